@@ -1,0 +1,42 @@
+# Customer Intelligence Workbench — `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PARAMS ?= default
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install reports test test-fast data lab bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install the workbench with its dev tools
+
+reports: $(STAMP) ## Install, build the sample data and render every notebook to reports/ (PARAMS=default)
+	$(BIN)/python -m helpers.run --params $(PARAMS)
+
+test: $(STAMP) ## Run the whole test suite (includes the notebooks end to end on the tiny `ci` parameters)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## Tests without the end-to-end notebook runs
+	$(BIN)/python -m pytest -q -m "not notebooks"
+
+data: $(STAMP) ## Generate only the sample data into data/raw (and truth into data/truth)
+	$(BIN)/python -m helpers.synthetic
+
+lab: $(STAMP) ## Start JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP) ## Run the benchmarks in benchmarks/
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## Remove generated data and reports (keeps data/raw/cdnow and .venv)
+	rm -rf data/processed/* data/truth reports/*
+	find data/raw -mindepth 1 -maxdepth 1 ! -name cdnow ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,177 @@
+"""Run the workbench notebooks with papermill and render stakeholder HTML.
+
+Usage::
+
+    python -m helpers.run                       # default parameter set, every notebook
+    python -m helpers.run --params ci           # tiny set used by the tests
+    python -m helpers.run -p n_customers=2000 -p 03_segmentation.k_max=6
+    python -m helpers.run --only 01 --only 02   # a subset, by number
+    python -m helpers.run --list                # notebooks and their parameters
+
+Writes ``reports/executed/*.ipynb``, ``reports/html/*.html`` and ``reports/index.html``.
+Exits 1 when a notebook fails (naming it and the failing cell) and keeps the reports
+that finished; exits 2 for invalid parameters, before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from helpers.errors import ParameterError
+from helpers.paths import NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, resolve
+
+
+def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Numbered notebooks (``NN_topic.ipynb``) in number order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if not p.name.endswith(".executed.ipynb"))
+
+
+def declared_parameters(nb_path: Path) -> dict[str, dict]:
+    import papermill
+
+    return papermill.inspect_notebook(str(nb_path))
+
+
+def _fail_location(exc: Exception, executed: Path) -> str:
+    """Name the failing cell: its number among code cells and its first line."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+        # Count as in the committed notebook: papermill's injected-parameters cell is not there.
+        code = [c for c in nb.cells if c.cell_type == "code"
+                and "injected-parameters" not in c.metadata.get("tags", [])]
+        for i, cell in enumerate(code, start=1):
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                return f"code cell {i} ({first[:70]!r})"
+    except Exception:  # the executed file may not exist if the kernel never started
+        pass
+    return "an unknown cell"
+
+
+def run(param_set: str = "default", overrides: list[str] | None = None, only: list[str] | None = None,
+        reports_dir: str | Path = REPORTS_DIR, notebooks_dir: Path = NOTEBOOKS_DIR, params_dir: Path = PARAMS_DIR,
+        out=sys.stdout) -> int:
+    """Run the notebooks; return the process exit code (0 ok, 1 a notebook failed, 2 bad parameters)."""
+    import papermill
+
+    from helpers import params as P
+    from helpers import reporting as R
+
+    reports_dir = resolve(reports_dir)
+
+    def say(msg: str) -> None:
+        print(msg, file=out, flush=True)
+
+    notebooks = discover_notebooks(notebooks_dir)
+    if not notebooks:
+        say(f"No numbered notebooks found in {notebooks_dir}")
+        return 2
+    try:
+        pset = P.load_param_set(param_set, params_dir)
+        for text in overrides or []:
+            nb, key, value = P.parse_override(text)
+            if nb:
+                pset["notebooks"].setdefault(nb, {})[key] = value
+            else:
+                pset["common"][key] = value
+        declared = {p.stem: declared_parameters(p) for p in notebooks}
+        resolved = P.resolve_all(pset, declared)
+        if only:
+            wanted = {o.zfill(2) for o in only}
+            unknown = wanted - {p.stem[:2] for p in notebooks}
+            if unknown:
+                raise ParameterError(f"--only {', '.join(sorted(unknown))}: no such notebook number "
+                                     f"(have {', '.join(p.stem[:2] for p in notebooks)})")
+            notebooks = [p for p in notebooks if p.stem[:2] in wanted]
+    except ParameterError as exc:
+        say(f"Parameter error: {exc}")
+        return 2
+
+    executed_dir, html_dir = reports_dir / "executed", reports_dir / "html"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = resolve(pset["common"].get("data_dir", "data"))
+    pii_mode = str(pset["common"].get("pii", "mask"))
+    stamp_base = {"git_commit": R.git_commit(), "packages": R.package_versions(), "param_set": param_set,
+                  "pii_mode": pii_mode}
+    runs, failed = [], False
+    nav = [{"href": f"{p.stem}.html", "title": p.stem[:2]} for p in notebooks]
+    say(f"Running {len(notebooks)} notebook(s) with parameter set '{param_set}' -> {reports_dir}")
+    for i, nb in enumerate(notebooks, start=1):
+        name = nb.stem
+        title = R.notebook_title(nb)
+        values = resolved[name]
+        entry = {"name": name, "title": title, "params": values, "status": "skipped", "seconds": 0.0, "html": None}
+        runs.append(entry)
+        if failed:
+            continue
+        say(f"[{i}/{len(notebooks)}] {name}: {title} ...")
+        executed = executed_dir / nb.name
+        t0 = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(nb), str(executed), parameters=values, kernel_name="python3",
+                                       cwd=str(notebooks_dir), progress_bar=False, log_output=False,
+                                       report_mode=False)
+        except papermill.PapermillExecutionError as exc:
+            entry.update(status="failed", seconds=time.perf_counter() - t0)
+            say(f"    FAILED in {_fail_location(exc, executed)}: {exc.ename}: {exc.evalue}")
+            say(f"    the executed notebook with the traceback is {executed}")
+            failed = True
+            continue
+        except Exception as exc:  # kernel died, notebook unreadable...
+            entry.update(status="failed", seconds=time.perf_counter() - t0)
+            say(f"    FAILED: {type(exc).__name__}: {exc}")
+            failed = True
+            continue
+        seconds = time.perf_counter() - t0
+        stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}",
+                 "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav}
+        R.export_html(executed, html_dir / f"{name}.html", stamp)
+        entry.update(status="ok", seconds=seconds, html=f"html/{name}.html")
+        say(f"    ok in {seconds:.1f} s -> {html_dir / (name + '.html')}")
+    metrics = R.read_metrics(data_dir / "processed")
+    index = R.build_index(reports_dir, runs, metrics, param_set, pii_mode)
+    (reports_dir / "run.json").write_text(json.dumps({"param_set": param_set, "runs": runs}, indent=2, default=str)
+                                          + "\n", encoding="utf-8")
+    say(f"Index: {index}")
+    if failed:
+        say("Run FAILED: see the notebook named above; reports that finished are kept.")
+        return 1
+    say(f"Done: {sum(r['status'] == 'ok' for r in runs)} report(s).")
+    return 0
+
+
+def _list(out=sys.stdout) -> int:
+    for nb in discover_notebooks():
+        print(nb.stem, file=out)
+        for name, d in declared_parameters(nb).items():
+            print(f"    {name}: {d.get('inferred_type_name')} = {d.get('default')}", file=out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default=os.environ.get("CIW_PARAMS", "default"),
+                        help="named parameter set in notebooks/params/ (default: default) or a YAML path")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter for every notebook, or NN_name.KEY=VALUE for one")
+    parser.add_argument("--only", action="append", metavar="NN", help="run only notebook number NN (repeatable)")
+    parser.add_argument("--reports-dir", default=str(REPORTS_DIR), help="where to write the reports")
+    parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        return _list()
+    return run(args.params, args.param, args.only, args.reports_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Static checks of the committed notebooks: structure, kernel, no outputs, no network, thin cells."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from helpers.run import discover_notebooks
+
+NOTEBOOKS = discover_notebooks()
+
+
+def test_there_are_notebooks():
+    assert [p.stem[:2] for p in NOTEBOOKS][0] == "01"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "starts with a title"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "committed notebooks carry no outputs"
+    # The parameters cell holds literals only.
+    for line in params[0].source.splitlines():
+        code = line.split("#")[0].strip()
+        if code:
+            assert re.match(r"^[a-z_][a-z0-9_]* = (\"[^\"]*\"|'[^']*'|-?[\d.]+|True|False|None|\[.*\]|\{.*\})$", code), line
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_thin_and_offline(path):
+    nb = nbformat.read(str(path), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "nltk.download" not in code and "urlopen" not in code and "requests." not in code
+    assert not re.search(r"^\s*(def|class) ", code, re.M), "logic belongs in src/helpers, not in notebooks"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert len(cell.source.splitlines()) <= 25, f"cell too long for a thin notebook: {cell.source[:60]!r}"
+
+
+def test_no_network_calls_in_the_package(project_root):
+    src = "\n".join(p.read_text() for p in (project_root / "src" / "helpers").rglob("*.py"))
+    for pattern in ["nltk.download(", "urlopen(", "requests.get(", "hf_hub", "from_pretrained("]:
+        assert pattern not in src, pattern

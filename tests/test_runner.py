@@ -1,0 +1,97 @@
+"""The runner end to end on the tiny `ci` parameter set, and the HTML it produces."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from helpers.run import run
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ci_run")
+    out = io.StringIO()
+    code = run("ci", overrides=[f"data_dir={root / 'data'}"], reports_dir=root / "reports", out=out)
+    return code, root, out.getvalue()
+
+
+def test_runner_succeeds_and_shows_progress(ci_run):
+    code, root, log = ci_run
+    assert code == 0, log
+    assert re.search(r"\[1/\d+\] 01_collection", log) and "ok in" in log
+    assert (root / "reports" / "executed" / "01_collection.ipynb").exists()
+    assert (root / "reports" / "index.html").exists()
+    assert (root / "data" / "processed" / "staged" / "orders.parquet").exists()
+    metrics = json.loads((root / "data" / "processed" / "metrics" / "01_collection.json").read_text())
+    assert metrics["metrics"]["records"] > 1000
+
+
+def test_html_reports_have_no_code_and_no_remote_assets(ci_run):
+    _, root, _ = ci_run
+    pages = list((root / "reports" / "html").glob("*.html")) + [root / "reports" / "index.html"]
+    assert len(pages) >= 2
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r'class="[^"]*(jp-InputArea-editor|jp-CodeMirrorEditor)', text), page.name
+        assert "hl-ipython3" not in text, page.name
+        assert not re.search(r"<script[^>]+src=[\"']https?:", text), page.name
+        assert not re.search(r"<link[^>]+href=[\"']https?:", text), page.name
+        assert "@import url(http" not in text and "fonts.googleapis" not in text
+        assert "%autoreload" not in text and "import pandas" not in text
+
+
+def test_html_has_charts_captions_and_stamp(ci_run):
+    _, root, _ = ci_run
+    text = (root / "reports" / "html" / "01_collection.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="data:image/png;base64', text)
+    captions = re.findall(r'class="chart-caption"', text)
+    assert len(images) >= 3 and len(captions) >= len(images)
+    assert "Reproducibility stamp" in text and "data fingerprint" in text and "pandas" in text
+    index = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "html/01_collection.html" in index and "records collected" in index
+
+
+def _write_nb(path, cells):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def test_failure_exits_non_zero_names_the_cell_and_keeps_finished_reports(tmp_path):
+    nbs = tmp_path / "notebooks"
+    (nbs / "params").mkdir(parents=True)
+    params = new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    _write_nb(nbs / "01_ok.ipynb", [new_markdown_cell("# Fine"), params, new_code_cell("print(x)")])
+    params2 = new_code_cell("x = 1")
+    params2.metadata["tags"] = ["parameters"]
+    _write_nb(nbs / "02_bad.ipynb", [new_markdown_cell("# Broken"), params2, new_code_cell("y = 2"),
+                                     new_code_cell("raise ValueError('orders.csv, column x, row 3: boom')")])
+    _write_nb(nbs / "03_after.ipynb", [new_markdown_cell("# After"), params])
+    (nbs / "params" / "t.yaml").write_text("common: {x: 2}\n")
+    out = io.StringIO()
+    code = run("t", reports_dir=tmp_path / "reports", notebooks_dir=nbs, params_dir=nbs / "params", out=out)
+    log = out.getvalue()
+    assert code == 1
+    assert "02_bad" in log and "FAILED in code cell 3" in log and "ValueError" in log
+    assert (tmp_path / "reports" / "html" / "01_ok.html").exists()
+    assert not (tmp_path / "reports" / "html" / "03_after.html").exists()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "failed" in index and "not run" in index
+
+
+def test_bad_parameters_stop_before_anything_runs(tmp_path):
+    out = io.StringIO()
+    code = run("ci", overrides=["n_customer=3"], reports_dir=tmp_path / "reports", out=out)
+    assert code == 2 and "unknown parameter 'n_customer'" in out.getvalue()
+    assert not (tmp_path / "reports" / "executed").exists()
+    code = run("ci", overrides=["01_collection.n_customers=lots"], reports_dir=tmp_path / "r2", out=out)
+    assert code == 2 and "expects int" in out.getvalue()
