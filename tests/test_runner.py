@@ -95,3 +95,49 @@ def test_bad_parameters_stop_before_anything_runs(tmp_path):
     assert not (tmp_path / "reports" / "executed").exists()
     code = run("ci", overrides=["01_collection.n_customers=lots"], reports_dir=tmp_path / "r2", out=out)
     assert code == 2 and "expects int" in out.getvalue()
+
+
+def _hashes(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_cleaning_outputs_balance_and_rerun_byte_identical(ci_run):
+    import pandas as pd
+
+    code, root, _ = ci_run
+    processed = root / "data" / "processed"
+    balance = pd.read_parquet(processed / "row_balance.parquet")
+    assert balance["balanced"].all()
+    assert (balance["rows_in"] == balance["kept"] + balance["quarantined"] + balance["duplicates_merged"]).all()
+    c360 = pd.read_parquet(processed / "customer_360.parquet")
+    assert c360["customer_key"].is_unique and len(c360) == 400
+    before = _hashes(processed)
+    out = io.StringIO()
+    assert run("ci", overrides=[f"data_dir={root / 'data'}"], only=["01", "02"], reports_dir=root / "reports2",
+               out=out) == 0, out.getvalue()
+    after = _hashes(processed)
+    assert before == after and len(before) > 20
+
+
+def test_report_02_shows_the_balance_and_no_personal_data(ci_run):
+    _, root, _ = ci_run
+    text = (root / "reports" / "html" / "02_cleaning.html").read_text(encoding="utf-8")
+    assert "rows in = rows kept + rows quarantined + duplicates merged" in text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "no e-mail address in the stakeholder report"
+    import duckdb
+
+    with duckdb.connect(str(root / "data" / "processed" / "workbench.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM customer_360").fetchone()[0] == 400
+
+
+def test_data_dictionary_documents_every_360_column(ci_run, project_root):
+    import pandas as pd
+
+    _, root, _ = ci_run
+    cols = pd.read_parquet(root / "data" / "processed" / "customer_360.parquet").columns
+    doc = (project_root / "data" / "DATA_DICTIONARY.md").read_text()
+    missing = [c for c in cols if f"`{c}`" not in doc]
+    assert not missing, f"undocumented columns: {missing}"

@@ -334,3 +334,34 @@ def write_json(obj: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def load_staged(staged_dir: str | Path, names: list[str]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame,
+                                                                     pd.DataFrame]:
+    """Read what step 01 staged: ``(frames by source, unreadable lines, inventory)``."""
+    staged_dir = Path(staged_dir)
+    frames = {n: load_table(staged_dir / f"{n}.parquet", "01_collection") for n in names}
+    unreadable = load_table(staged_dir / "_unreadable.parquet", "01_collection")
+    inventory = load_table(staged_dir / "_inventory.parquet", "01_collection")
+    return frames, unreadable, inventory
+
+
+def save_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> list[Path]:
+    """Write several tables as ``<folder>/<name>.parquet``."""
+    return [save_table(df, Path(folder) / f"{name}.parquet") for name, df in tables.items()]
+
+
+def write_duckdb(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """(Re)create an embedded DuckDB database file holding ``tables``, for analysts to query with SQL."""
+    import duckdb
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".wal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        for name, df in tables.items():
+            con.register("_frame", df)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+            con.unregister("_frame")
+    return path

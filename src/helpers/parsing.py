@@ -154,7 +154,7 @@ def describe_expected(spec: "ColumnSpec") -> str:  # noqa: F821
     if spec.type == "string" and spec.allowed:
         return "one of " + ", ".join(repr(a) for a in spec.allowed)
     return {"float": "a number", "integer": "a whole number", "boolean": "yes/no (true/false, 1/0)",
-            "email": "an e-mail address like name@example.com", "string": "text"}[spec.type]
+            "email": "an e-mail address (local part, @, domain)", "string": "text"}[spec.type]
 
 
 def is_missing(values: pd.Series) -> np.ndarray:
