@@ -229,7 +229,9 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
         link = f'<a href="{html.escape(r["html"])}">{html.escape(r["title"])}</a>' if r.get("html") else \
             html.escape(r["title"])
         params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in r.get("params", {}).items())
-        status = {"ok": "✅ ok", "failed": "❌ failed", "skipped": "– not run"}.get(r["status"], r["status"])
+        # Plain text with a coloured class: emoji glyphs are missing from many office machines' fonts.
+        status = {"ok": '<span class="wb-ok">ok</span>', "failed": '<span class="wb-failed">failed</span>',
+                  "skipped": '<span class="wb-skipped">not run</span>'}.get(r["status"], html.escape(r["status"]))
         rows.append(f"<tr><td>{html.escape(r['name'])}</td><td>{link}</td><td>{status}</td>"
                     f"<td>{r.get('seconds', 0):.1f} s</td><td><code>{params}</code></td></tr>")
     banner = ('<div class="wb-banner-pii">INTERNAL — contains personal data (pii: allow). '

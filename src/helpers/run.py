@@ -56,6 +56,25 @@ def _fail_location(exc: Exception, executed: Path) -> str:
     return "an unknown cell"
 
 
+def _with_earlier_reports(runs: list[dict], all_notebooks: list[Path], reports_dir: Path) -> list[dict]:
+    """With --only, keep the index entries of notebooks not run this time whose reports still exist."""
+    previous = {}
+    run_file = reports_dir / "run.json"
+    if run_file.exists():
+        previous = {r["name"]: r for r in json.loads(run_file.read_text(encoding="utf-8")).get("runs", [])}
+    this_run = {r["name"]: r for r in runs}
+    out = []
+    for nb in all_notebooks:
+        if nb.stem in this_run:
+            out.append(this_run[nb.stem])
+        elif nb.stem in previous and previous[nb.stem].get("html") and (reports_dir / previous[nb.stem]["html"]).exists():
+            out.append(previous[nb.stem])
+        else:
+            out.append({"name": nb.stem, "title": nb.stem, "params": {}, "status": "skipped", "seconds": 0.0,
+                        "html": None})
+    return out
+
+
 def run(param_set: str = "default", overrides: list[str] | None = None, only: list[str] | None = None,
         reports_dir: str | Path = REPORTS_DIR, notebooks_dir: Path = NOTEBOOKS_DIR, params_dir: Path = PARAMS_DIR,
         out=sys.stdout) -> int:
@@ -70,7 +89,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    notebooks = discover_notebooks(notebooks_dir)
+    notebooks = all_notebooks = discover_notebooks(notebooks_dir)
     if not notebooks:
         say(f"No numbered notebooks found in {notebooks_dir}")
         return 2
@@ -138,6 +157,8 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         R.export_html(executed, html_dir / f"{name}.html", stamp)
         entry.update(status="ok", seconds=seconds, html=f"html/{name}.html")
         say(f"    ok in {seconds:.1f} s -> {html_dir / (name + '.html')}")
+    n_ok = sum(r["status"] == "ok" for r in runs)
+    runs = _with_earlier_reports(runs, all_notebooks, reports_dir)
     metrics = R.read_metrics(data_dir / "processed")
     index = R.build_index(reports_dir, runs, metrics, param_set, pii_mode)
     (reports_dir / "run.json").write_text(json.dumps({"param_set": param_set, "runs": runs}, indent=2, default=str)
@@ -146,7 +167,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     if failed:
         say("Run FAILED: see the notebook named above; reports that finished are kept.")
         return 1
-    say(f"Done: {sum(r['status'] == 'ok' for r in runs)} report(s).")
+    say(f"Done: {n_ok} report(s).")
     return 0
 
 
