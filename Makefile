@@ -38,5 +38,6 @@ bench: $(STAMP) ## Run the benchmarks in benchmarks/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## Remove generated data and reports (keeps data/raw/cdnow and .venv)
-	rm -rf data/processed/* data/truth reports/*
+	rm -rf data/truth
+	find data/processed reports -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find data/raw -mindepth 1 -maxdepth 1 ! -name cdnow ! -name .gitkeep -exec rm -rf {} +
