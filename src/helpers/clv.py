@@ -94,7 +94,7 @@ class BetaGeoFitter:
     """BG/NBD model of repeat purchasing and dropout.
 
     >>> x = np.array([0, 2, 5]); tx = np.array([0., 10., 30.]); T = np.array([40., 40., 40.])
-    >>> BetaGeoFitter().fit(x, tx, T).params_["r"] > 0
+    >>> bool(BetaGeoFitter().fit(x, tx, T).params_["r"] > 0)
     True
     """
 
