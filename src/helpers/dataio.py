@@ -70,19 +70,13 @@ def _decode(path: Path, encoding: str) -> str:
             line = data[: exc.start].count(b"\n") + 1
             raise SourceError(path.name, row=line, expected=f"text encoded as {encoding}",
                               got=f"bytes that are not {encoding} ({exc.reason})") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Western European exports that are not UTF-8 are almost always Windows-1252 / Latin-1.
-        return data.decode("cp1252", errors="strict") if _cp1252_ok(data) else data.decode("latin-1")
-
-
-def _cp1252_ok(data: bytes) -> bool:
-    try:
-        data.decode("cp1252")
-        return True
-    except UnicodeDecodeError:
-        return False
+    # Western European exports that are not UTF-8 are almost always Windows-1252 or Latin-1.
+    for candidate in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # never fails: every byte is a Latin-1 character
 
 
 def read_csv(path: str | Path, sep: str = ",", encoding: str = "auto", **_: object) -> pd.DataFrame:

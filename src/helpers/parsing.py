@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "ja", "oui", "x"}
@@ -62,9 +61,7 @@ def parse_integer(raw: pd.Series) -> Parsed:
     """Parse whole numbers; '3.0' is accepted, '3.5' is a failure."""
     num = parse_number(raw)
     frac = num.values.notna() & (num.values % 1 != 0)
-    values = num.values.where(~frac).astype("Int64") if not frac.any() else num.values.where(~frac).round().astype(
-        "Int64")
-    return Parsed(values, (num.failed | frac).astype(bool))
+    return Parsed(num.values.where(~frac).astype("Int64"), (num.failed | frac).astype(bool))
 
 
 def parse_bool(raw: pd.Series) -> Parsed:
@@ -155,8 +152,3 @@ def describe_expected(spec: "ColumnSpec") -> str:  # noqa: F821
         return "one of " + ", ".join(repr(a) for a in spec.allowed)
     return {"float": "a number", "integer": "a whole number", "boolean": "yes/no (true/false, 1/0)",
             "email": "an e-mail address (local part, @, domain)", "string": "text"}[spec.type]
-
-
-def is_missing(values: pd.Series) -> np.ndarray:
-    """Boolean array of missing entries, whatever the dtype."""
-    return values.isna().to_numpy()
