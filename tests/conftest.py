@@ -48,3 +48,40 @@ def default_clean(tmp_path_factory) -> dict:
         "cookie:" + kept["web_events"]["anonymous_id"].drop_duplicates())
     return {"layout": layout, "result": result, "resolved": identity.resolve(links, nodes),
             "identity_truth": pd.read_parquet(layout.truth / "identity.parquet")}
+
+
+@pytest.fixture(scope="session")
+def default_360(default_clean) -> dict:
+    """The default sample's keyed tables and 360° table, built as step 02 builds them."""
+    import pandas as pd
+
+    from helpers import cleaning, customer360
+
+    kept = {n: r.kept for n, r in default_clean["result"].sources.items()}
+    orders, lines, returns = cleaning.build_transactions(kept["orders"], kept["order_lines"], kept["returns"],
+                                                         kept["fx_rates"], kept["products"])
+    tables, c360 = customer360.assemble(kept, orders, lines, returns, default_clean["resolved"],
+                                        pd.Timestamp("2026-09-30 23:59:59"))
+    return {"tables": tables, "c360": c360}
+
+
+@pytest.fixture(scope="session")
+def default_segments(default_clean, default_360) -> dict:
+    """Step 03 with its default parameters on the default sample."""
+    import pandas as pd
+
+    from helpers import segmentation as S
+    from helpers import truth
+
+    c360, orders = default_360["c360"], default_360["tables"]["orders"]
+    as_of = pd.Timestamp("2026-09-30")
+    scored = S.rfm_scores(S.rfm_table(orders, as_of, pd.Index(c360["customer_key"])))
+    thresholds = S.derive_thresholds(S.inter_purchase_days(orders, until=as_of))
+    stages = S.lifecycle_stages(orders, c360[["customer_key", "signup_date"]], as_of, thresholds)
+    fit = S.fit_personas(c360)
+    personas = S.persona_names(S.trait_z_scores(fit.features, fit.labels))
+    clusters = pd.concat([pd.Series(fit.labels, index=fit.features.index), fit.nearest])
+    segments = S.segment_table(c360, scored, stages, clusters, personas, fit.features.index)
+    recovery = truth.cluster_recovery(default_clean["layout"].truth, default_clean["resolved"],
+                                      pd.Series(fit.labels, index=fit.features.index))
+    return {"c360": c360, "segments": segments, "k": fit.k, "stability": fit.stability, "recovery": recovery}

@@ -49,3 +49,16 @@ def test_no_network_calls_in_the_package(project_root):
     src = "\n".join(p.read_text() for p in (project_root / "src" / "helpers").rglob("*.py"))
     for pattern in ["nltk.download(", "urlopen(", "requests.get(", "hf_hub", "from_pretrained("]:
         assert pattern not in src, pattern
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_parses_every_parameter(path):
+    """papermill silently drops parameters it cannot parse (e.g. a comment containing '='); none may be lost."""
+    import papermill
+
+    nb = nbformat.read(str(path), as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = re.findall(r"^([a-z_][a-z0-9_]*) = ", source, re.M)
+    parsed = papermill.inspect_notebook(str(path))
+    assert list(parsed) == names
+    assert all(p["help"] for p in parsed.values()), "every parameter carries a comment saying what it does"

@@ -45,6 +45,7 @@ def test_html_reports_have_no_code_and_no_remote_assets(ci_run):
         assert not re.search(r"<script[^>]+src=[\"']https?:", text), page.name
         assert not re.search(r"<link[^>]+href=[\"']https?:", text), page.name
         assert "@import url(http" not in text and "fonts.googleapis" not in text
+        assert not re.search(r"https?://(unpkg|cdn|cdnjs)\.", text), f"{page.name} loads code from a CDN"
         assert "%autoreload" not in text and "import pandas" not in text
 
 
@@ -141,3 +142,21 @@ def test_data_dictionary_documents_every_360_column(ci_run, project_root):
     doc = (project_root / "data" / "DATA_DICTIONARY.md").read_text()
     missing = [c for c in cols if f"`{c}`" not in doc]
     assert not missing, f"undocumented columns: {missing}"
+
+
+def test_segmentation_outputs_and_audiences(ci_run):
+    import pandas as pd
+
+    _, root, _ = ci_run
+    processed = root / "data" / "processed"
+    seg = pd.read_parquet(processed / "segments.parquet")
+    assert len(seg) == 400 and seg["customer_key"].is_unique and seg["rfm_segment"].notna().all()
+    files = sorted((processed / "audiences").glob("*.csv"))
+    assert files, "one audience file per persona"
+    for f in files:
+        df = pd.read_csv(f, dtype=str)
+        assert df["customer_pseudo_id"].isin(seg.loc[seg["marketing_consent"], "customer_pseudo_id"]).all()
+    text = (root / "reports" / "html" / "03_segmentation.html").read_text(encoding="utf-8")
+    assert "Segment quality card" in text and "Truth check" in text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
+    assert "application/vnd.jupyter.widget-view" not in text, "live widgets are left out of the static HTML"

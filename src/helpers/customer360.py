@@ -111,6 +111,29 @@ def attach_key(frame: pd.DataFrame, resolved: pd.DataFrame, node_type: str, id_c
     return frame[id_column].map(node_keys(resolved, node_type)).astype("string")
 
 
+def assemble(kept: dict[str, pd.DataFrame], orders: pd.DataFrame, lines: pd.DataFrame, returns: pd.DataFrame,
+             resolved: pd.DataFrame, as_of: pd.Timestamp) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Attach ``customer_key`` to every cleaned channel table and build the 360° table from them.
+
+    ``kept`` holds the cleaned sources, ``orders``/``lines``/``returns`` the valued transactions from
+    :func:`helpers.cleaning.build_transactions`, ``resolved`` the identity map. Returns
+    ``(keyed tables by name, customer_360)``; the tables are what step 02 writes to ``processed/clean``.
+    """
+    customers = kept["customers"].assign(customer_key=attach_key(kept["customers"], resolved, "crm", "customer_id"))
+    orders = orders.assign(customer_key=attach_key(orders, resolved, "crm", "customer_id"))
+    by_crm = {name: kept[name].assign(customer_key=attach_key(kept[name], resolved, "crm", "customer_id"))
+              for name in ["email_sends", "reviews"]}
+    surveys = kept["surveys"].assign(customer_key=attach_key(kept["surveys"], resolved, "survey", "response_id"))
+    tickets = kept["tickets"].assign(customer_key=attach_key(kept["tickets"], resolved, "ticket", "ticket_id"))
+    sessions = sessions_from_events(kept["web_events"], node_keys(resolved, "cookie"))
+    c360 = build_customer_360(customers, orders, lines, sessions, by_crm["email_sends"], by_crm["reviews"], surveys,
+                              tickets, as_of)
+    tables = {"customers": customers, "orders": orders, "order_lines": lines, "returns": returns, "products": kept["products"],
+              "fx_rates": kept["fx_rates"], "campaigns": kept["campaigns"], **by_crm, "surveys": surveys,
+              "tickets": tickets, "web_sessions": sessions}
+    return tables, c360
+
+
 def coverage(c360: pd.DataFrame) -> pd.Series:
     """Share of customers with any data in each channel."""
     return pd.Series({

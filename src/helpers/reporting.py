@@ -16,6 +16,8 @@ import pandas as pd
 from helpers.paths import PROJECT_ROOT, TEMPLATES_DIR
 
 REMOVE_TAG = "remove-cell"  # setup cells carry this tag; the HTML leaves them out entirely
+# Live ipywidgets need a kernel; until the HTML ships an offline widget manager they are left out of it.
+INTERACTIVE_TAG = "interactive"
 REPORT_PACKAGES = ["ci-workbench", "pandas", "numpy", "scipy", "scikit-learn", "statsmodels", "seaborn", "matplotlib",
                    "nltk", "vaderSentiment", "papermill", "nbconvert", "ipywidgets", "duckdb", "pyarrow"]
 
@@ -168,18 +170,21 @@ def data_fingerprint(folder: str | Path) -> str:
 
 
 def prepare_for_stakeholders(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop setup cells (tag ``remove-cell``), the injected-parameters cell and stderr noise (warnings, progress)."""
+    """Drop setup cells (tag ``remove-cell``), live widgets (tag ``interactive``), the parameters cells and stderr
+    noise (warnings, progress)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for cell in nb.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
-        if REMOVE_TAG in tags or "injected-parameters" in tags or "parameters" in tags:
+        if tags & {REMOVE_TAG, INTERACTIVE_TAG, "injected-parameters", "parameters"}:
             continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         cells.append(cell)
     nb.cells = cells
+    # Widget state saved by the kernel makes nbconvert load a widget manager from a CDN; drop it with the widgets.
+    nb.metadata.pop("widgets", None)
     return nb
 
 

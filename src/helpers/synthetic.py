@@ -80,29 +80,29 @@ SEGMENTS: dict[str, SegmentSpec] = {
     s.name: s
     for s in [
         SegmentSpec(
-            "loyal_premium", 0.20, r=2.0, alpha=80.0, a=0.4, b=8.0, price_tilt=1.2, lines_mean=1.6,
-            discount_affinity=0.05, return_rate=0.04, sessions_per_month=1.2, app_share=0.65,
+            "loyal_premium", 0.20, r=2.0, alpha=80.0, a=0.4, b=8.0, price_tilt=1.4, lines_mean=1.6,
+            discount_affinity=0.05, return_rate=0.04, sessions_per_month=2.0, app_share=0.60,
             email_open_rate=0.55, email_click_rate=0.16, satisfaction=1.0, review_rate=0.10,
             channel_weights={"organic_search": 3, "referral": 3, "email": 2, "paid_search": 1},
             category_weights={"Fashion": 3, "Home": 3, "Electronics": 2, "Beauty": 2, "Shoes": 1, "Sports": 1},
         ),
         SegmentSpec(
             "deal_seeker", 0.30, r=1.5, alpha=110.0, a=0.6, b=5.0, price_tilt=-1.2, lines_mean=1.2,
-            discount_affinity=0.80, return_rate=0.08, sessions_per_month=0.7, app_share=0.30,
+            discount_affinity=0.85, return_rate=0.08, sessions_per_month=1.0, app_share=0.35,
             email_open_rate=0.42, email_click_rate=0.14, satisfaction=0.1, review_rate=0.06,
             channel_weights={"affiliate": 4, "paid_search": 2, "email": 2, "marketplace": 2},
             category_weights={"Fashion": 2, "Shoes": 2, "Home": 2, "Beauty": 2, "Sports": 1, "Electronics": 1},
         ),
         SegmentSpec(
-            "impulse_browser", 0.20, r=1.2, alpha=120.0, a=0.7, b=4.0, price_tilt=0.2, lines_mean=0.6,
-            discount_affinity=0.30, return_rate=0.32, sessions_per_month=2.6, app_share=0.85,
+            "impulse_browser", 0.20, r=1.2, alpha=120.0, a=0.7, b=4.0, price_tilt=-0.3, lines_mean=0.6,
+            discount_affinity=0.25, return_rate=0.40, sessions_per_month=4.0, app_share=0.90,
             email_open_rate=0.15, email_click_rate=0.04, satisfaction=-0.5, review_rate=0.05,
             channel_weights={"social": 5, "paid_search": 1, "marketplace": 1},
             category_weights={"Fashion": 4, "Shoes": 3, "Beauty": 2, "Sports": 1, "Home": 0.5, "Electronics": 0.5},
         ),
         SegmentSpec(
-            "occasional", 0.30, r=1.0, alpha=300.0, a=0.9, b=3.0, price_tilt=0.0, lines_mean=0.4,
-            discount_affinity=0.15, return_rate=0.06, sessions_per_month=0.25, app_share=0.10,
+            "occasional", 0.30, r=1.0, alpha=300.0, a=0.9, b=3.0, price_tilt=0.7, lines_mean=0.4,
+            discount_affinity=0.05, return_rate=0.06, sessions_per_month=0.35, app_share=0.08,
             email_open_rate=0.10, email_click_rate=0.015, satisfaction=0.3, review_rate=0.03,
             channel_weights={"organic_search": 3, "paid_search": 2, "marketplace": 2, "referral": 1},
             category_weights={"Electronics": 3, "Home": 3, "Sports": 2, "Fashion": 1, "Shoes": 1, "Beauty": 1},
@@ -330,8 +330,8 @@ def _make_persons(rng: np.random.Generator, n: int, horizon: float) -> pd.DataFr
     consent_p = np.array([{"loyal_premium": 0.85, "deal_seeker": 0.8, "impulse_browser": 0.45,
                            "occasional": 0.35}[s] for s in seg])
     # Sign-ups grow over the window (a young, growing shop), the last 30 days excluded.
-    signup = horizon * 0.05 + (horizon * 0.9 - 30) * np.sqrt(rng.random(n)) - horizon * 0.05 * rng.random(n)
-    signup = np.clip(signup, 0, horizon - 30)
+    signup = horizon * 0.05 + (horizon * 0.95 - 2) * np.sqrt(rng.random(n)) - horizon * 0.05 * rng.random(n)
+    signup = np.clip(signup, 0, horizon - 2)  # people keep signing up until the end of the window
     return pd.DataFrame({
         "person_id": [f"P{i + 1:06d}" for i in range(n)], "segment": seg, "first_name": first, "last_name": last,
         "email": emails, "phone": phone, "country": country, "region": region, "postcode": postcode,
@@ -503,13 +503,18 @@ def _make_web_events(rng, persons, accounts, orders, horizon):
     """Sessions with events; every customer cookie is identified at least once (login or e-mail)."""
     n = len(persons)
     seg = persons["segment"].to_numpy()
-    n_cookies = 1 + rng.binomial(2, 0.35, n)
-    cookie_person = np.repeat(np.arange(n), n_cookies)
+    # One cookie per device a person uses: the app's install id, a phone browser, a desktop browser.
+    # Cookie 3*i + d belongs to person i on device d; cookies that never see a session do not exist.
+    devices = np.array(["app", "mobile_web", "desktop"])
+    cookie_person = np.repeat(np.arange(n), devices.size)
+    cookie_device = np.tile(devices, n)
     cookie_ids = np.array([f"a{int(x):012x}" for x in rng.integers(1 << 40, 1 << 47, cookie_person.size)])
-    first_cookie = np.concatenate([[0], np.cumsum(n_cookies)[:-1]])
     app = np.array([SEGMENTS[s].app_share for s in seg])
-    cookie_device = np.where(rng.random(cookie_person.size) < app[cookie_person], "app",
-                             np.where(rng.random(cookie_person.size) < 0.5, "mobile_web", "desktop"))
+
+    def device_cookie(person: np.ndarray) -> np.ndarray:
+        dev = np.where(rng.random(person.size) < app[person], 0, np.where(rng.random(person.size) < 0.5, 1, 2))
+        return devices.size * person + dev
+
     # Browsing sessions, from sign-up until some weeks after the customer's last purchase.
     signup = persons["signup_day"].to_numpy()
     active_end = np.minimum(horizon, np.where(np.isfinite(persons["death_day"]), persons["death_day"] + 45, horizon))
@@ -530,20 +535,19 @@ def _make_web_events(rng, persons, accounts, orders, horizon):
     browse_login = sess_login[: b_person.size] == ""
     sess_login[: b_person.size][browse_login] = prim.loc[b_person[browse_login]].to_numpy()
     sess_is_order = np.r_[np.zeros(b_person.size, bool), np.ones(len(orders), bool)]
-    sess_cookie = first_cookie[sess_person] + (rng.random(sess_person.size) * n_cookies[sess_person]).astype(int)
-    # Make sure every cookie shows up and is identified at least once.
+    sess_cookie = device_cookie(sess_person)
+    # Make sure every cookie in use is identified at least once, and every person has a session.
     seen_id = np.zeros(cookie_person.size, dtype=bool)
     seen_id[sess_cookie[pd.notna(sess_login)]] = True
     seen_any = np.zeros(cookie_person.size, dtype=bool)
     seen_any[sess_cookie] = True
     email_capture = np.zeros(sess_person.size, dtype=bool)
-    unidentified = np.flatnonzero(~seen_id)
     # Cookies with sessions but no login get an e-mail capture in their first session;
-    # cookies with no session at all get one newsletter-signup session.
-    extra_cookie = unidentified[~seen_any[unidentified]]
+    # people with no session at all get one newsletter-signup session.
+    with_sess = np.flatnonzero(seen_any & ~seen_id)
     first_sess = pd.Series(np.arange(sess_person.size)).groupby(sess_cookie).min()
-    with_sess = unidentified[seen_any[unidentified]]
     email_capture[first_sess.loc[with_sess].to_numpy()] = True
+    extra_cookie = device_cookie(np.setdiff1d(np.arange(n), sess_person))
     e_person = cookie_person[extra_cookie]
     e_day = signup[e_person] + rng.random(extra_cookie.size) * (active_end - signup)[e_person]
     sess_person = np.concatenate([sess_person, e_person])
@@ -614,6 +618,7 @@ def _make_web_events(rng, persons, accounts, orders, horizon):
     ev["event_id"] = [f"e{i:09d}" for i in range(len(ev))]
     cookies = pd.DataFrame({"anonymous_id": all_cookie_ids,
                             "pidx": np.concatenate([cookie_person, np.full(n_anon, -1)])})
+    cookies = cookies[cookies["anonymous_id"].isin(ev["anonymous_id"])].reset_index(drop=True)
     return ev[["event_id", "day", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id",
                "email", "ip"]], cookies
 

@@ -1,0 +1,172 @@
+"""Segmentation: RFM scoring by hand, segment coverage, lifecycle stages on constructed histories, the truth
+check against the generator's planted segments, and the audience exports."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import segmentation as S
+
+
+def _orders(rows: list[tuple[str, str, float]], cancelled: tuple[int, ...] = ()) -> pd.DataFrame:
+    o = pd.DataFrame(rows, columns=["customer_key", "order_date", "net_eur"])
+    o["order_date"] = pd.to_datetime(o["order_date"], format="mixed")
+    o["is_cancelled"] = [i in cancelled for i in range(len(o))]
+    return o
+
+
+def test_rfm_table_by_hand():
+    o = _orders([("a", "2026-01-01", 10), ("a", "2026-03-01", 30), ("a", "2026-04-15", 99),  # after the date
+                 ("b", "2026-02-15", 5), ("b", "2026-03-20", 50)], cancelled=(4,))
+    t = S.rfm_table(o, pd.Timestamp("2026-03-31"), pd.Index(["a", "b", "c"]))
+    assert t.loc["a", "recency_days"] == 30 and t.loc["a", "frequency"] == 2 and t.loc["a", "monetary_eur"] == 40
+    # b's cancelled order does not count
+    assert t.loc["b", "recency_days"] == 44 and t.loc["b", "frequency"] == 1 and t.loc["b", "monetary_eur"] == 5
+    assert pd.isna(t.loc["c", "recency_days"]) and t.loc["c", "frequency"] == 0
+
+
+def test_quintile_scores_hand_computed_with_ties():
+    # ten customers; the four tied at 1 order share average rank 2.5 -> pct 0.25 -> score ceil(1.25) = 2
+    f = pd.Series([1, 1, 1, 1, 2, 3, 4, 5, 6, 7])
+    assert S.quintile_scores(f).tolist() == [2, 2, 2, 2, 3, 3, 4, 4, 5, 5]
+    # recency: fewer days is better
+    r = pd.Series([5, 50, 500, 20, 200])
+    assert S.quintile_scores(r, higher_is_better=False).tolist() == [5, 3, 1, 4, 2]
+    # all equal -> one score for everybody
+    assert S.quintile_scores(pd.Series([3.0] * 7)).nunique() == 1
+
+
+def test_fixed_cut_points_and_bad_cuts():
+    assert S.fixed_scores(pd.Series([0, 1, 1.5, 4, 8, 9]), [1, 2, 4, 8]).tolist() == [1, 1, 2, 3, 4, 5]
+    assert S.fixed_scores(pd.Series([0, 30, 31, 400]), [30, 90, 180, 365], False).tolist() == [5, 5, 4, 1]
+    with pytest.raises(ValueError, match="four ascending"):
+        S.fixed_scores(pd.Series([1]), [3, 2, 1, 0])
+    rfm = pd.DataFrame({"recency_days": [1], "frequency": [1], "monetary_eur": [1.0]})
+    with pytest.raises(ValueError, match="needs cut points"):
+        S.rfm_scores(rfm, "fixed", {"frequency": [1, 2, 3, 4]})
+    with pytest.raises(ValueError, match="'quantile' or 'fixed'"):
+        S.rfm_scores(rfm, "deciles")
+
+
+def test_every_rfm_cell_has_exactly_one_segment():
+    cells = {(r, fm): S.segment_of(r, fm) for r, fm in itertools.product(range(1, 6), range(1, 6))}
+    assert len(cells) == 25 and set(cells.values()) <= set(S.RFM_SEGMENTS)
+    # every named segment of the standard list is reachable
+    assert set(cells.values()) == set(S.RFM_SEGMENTS) - {S.NO_PURCHASE}
+    with pytest.raises(ValueError):
+        S.segment_of(0, 3)
+
+
+def test_every_customer_in_exactly_one_segment(default_segments):
+    seg = default_segments["segments"]
+    assert seg["customer_key"].is_unique
+    assert seg["rfm_segment"].notna().all() and seg["rfm_segment"].isin(list(S.RFM_SEGMENTS)).all()
+    buyers = seg["frequency"] > 0
+    assert (seg.loc[~buyers, "rfm_segment"] == S.NO_PURCHASE).all()
+    assert (seg.loc[buyers, "rfm_segment"] != S.NO_PURCHASE).all()
+    assert seg["lifecycle_stage"].notna().all()
+    assert set(seg["lifecycle_stage"]) <= set(S.STAGES)
+    # buyers have exactly one persona, prospects none
+    assert seg.loc[buyers, "persona"].notna().all() and seg.loc[~buyers, "persona"].isna().all()
+
+
+def test_lifecycle_stages_on_constructed_histories():
+    t = S.LifecycleThresholds(new_days=30, at_risk_days=60, churn_days=120)
+    as_of = pd.Timestamp("2026-06-30")
+    o = _orders([
+        ("new", "2026-06-20", 1),
+        ("trial", "2026-05-20", 1),
+        ("active", "2026-03-01", 1), ("active", "2026-04-01", 1), ("active", "2026-06-01", 1),
+        ("risk", "2026-01-01", 1), ("risk", "2026-04-15", 1),
+        ("churned", "2025-10-01", 1), ("churned", "2026-01-15", 1),
+        ("back", "2025-06-01", 1), ("back", "2025-07-01", 1), ("back", "2026-06-10", 1),
+        ("cancel_only", "2026-06-25", 1),
+        ("future", "2026-07-05", 1),
+    ], cancelled=(12,))
+    customers = pd.DataFrame({"customer_key": ["new", "trial", "active", "risk", "churned", "back", "cancel_only",
+                                               "future", "late_signup", "no_signup_date"],
+                              "signup_date": pd.to_datetime(["2026-06-19", "2026-05-01", "2026-01-01", "2025-12-01",
+                                                             "2025-09-01", "2025-05-01", "2026-06-01", "2026-06-01",
+                                                             "2026-07-10", None])})
+    stages = S.lifecycle_stages(o, customers, as_of, t)
+    assert stages.astype(str).to_dict() == {
+        "new": "new", "trial": "trial", "active": "active", "risk": "at risk", "churned": "churned",
+        "back": "reactivated", "cancel_only": "prospect", "future": "prospect",
+        "late_signup": "not yet registered", "no_signup_date": "prospect"}
+
+
+def test_threshold_checks_and_derivation():
+    with pytest.raises(ValueError, match="new_days <= at_risk_days < churn_days"):
+        S.LifecycleThresholds(30, 20, 40)
+    with pytest.raises(ValueError, match="at least 20"):
+        S.derive_thresholds(pd.Series([1, 2, 3]))
+    gaps = pd.Series(np.arange(1, 201))
+    t = S.derive_thresholds(gaps)
+    assert (t.new_days, t.at_risk_days, t.churn_days) == (101, 151, 181)
+
+
+def test_inter_purchase_days_merge_same_day_and_skip_cancelled():
+    o = _orders([("a", "2026-01-01 09:00", 1), ("a", "2026-01-01 18:00", 1), ("a", "2026-01-11", 1),
+                 ("a", "2026-01-05", 1), ("b", "2026-01-01", 1)], cancelled=(3,))
+    assert S.inter_purchase_days(o).tolist() == [10]
+
+
+def test_transition_matrix_rows_sum_to_one():
+    before = pd.Series(["active", "active", "new", "prospect"], index=list("abcd"))
+    after = pd.Series(["active", "churned", "active", "prospect"], index=list("abcd"))
+    m = S.transition_matrix(before, after)
+    assert np.allclose(m.sum(axis=1), 1.0)
+    assert m.loc["active", "churned"] == 0.5
+
+
+def test_bootstrap_stability_separates_real_from_spurious_clusters():
+    rng = np.random.default_rng(0)
+    blobs = np.vstack([rng.normal(c, 0.3, size=(150, 2)) for c in [(0, 0), (5, 5), (0, 5)]])
+    labels = S.fit_labels(blobs, 3, "kmeans", 0)
+    assert S.bootstrap_stability(blobs, labels, 3, "kmeans", 10, 0).min() > 0.95
+    noise = rng.normal(size=(450, 2))  # no structure: forcing 5 clusters gives unstable ones
+    nl = S.fit_labels(noise, 5, "kmeans", 0)
+    assert S.bootstrap_stability(noise, nl, 5, "kmeans", 10, 0).min() < 0.75
+
+
+def test_clusters_recover_planted_segments(default_segments):
+    """On the default synthetic data the personas recover the generator's planted types (ARI >= 0.9)."""
+    d = default_segments
+    assert d["k"] == 4
+    assert d["recovery"]["ari"] >= 0.9, d["recovery"]["crosstab"]
+    assert d["stability"].min() >= 0.75
+
+
+def test_audience_exports_hold_only_consenting_pseudonymous_ids(default_segments, tmp_path):
+    seg = default_segments["segments"]
+    summary = S.export_audiences(seg, tmp_path)
+    files = sorted(tmp_path.glob("*.csv"))
+    assert len(files) == 4 == len(summary)
+    consent = seg.set_index("customer_pseudo_id")["marketing_consent"]
+    c360 = default_segments["c360"]
+    for f in files:
+        df = pd.read_csv(f, dtype=str)
+        assert list(df.columns) == S.AUDIENCE_COLUMNS
+        assert consent.loc[df["customer_pseudo_id"]].all(), f"{f.name} holds customers without consent"
+        text = f.read_text()
+        assert "@" not in text and "customer_key" not in text
+        assert not df["customer_pseudo_id"].isin(c360["customer_key"]).any()
+    assert summary["exported"].sum() == int((seg["persona"].notna() & seg["marketing_consent"]).sum())
+    # a second export removes files of segments that no longer exist
+    S.export_audiences(seg.assign(persona=seg["persona"].where(seg["persona"] != seg["persona"].iloc[0])), tmp_path)
+    assert len(list(tmp_path.glob("*.csv"))) <= 4
+
+
+def test_persona_names_are_unique_and_named_after_traits():
+    z = pd.DataFrame({"discount_share": [2.0, 1.5, -1.0], "return_rate": [0.1, 0.2, 1.8],
+                      "open_rate": [0.0, 0.0, 0.0]}, index=[1, 2, 3])
+    p = S.persona_names(z)
+    # the most extreme discount share wins "Deal seekers"; the strongest returner gets "Impulse browsers"
+    assert p.loc[1, "persona"] == "Deal seekers"
+    assert p.loc[3, "persona"] == "Impulse browsers"
+    assert p["persona"].is_unique and p.loc[2, "persona"] == "Segment 2"
+    assert "promotions" in p.loc[2, "action"]  # still gets the action of its strongest trait
