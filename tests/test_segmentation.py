@@ -170,3 +170,18 @@ def test_persona_names_are_unique_and_named_after_traits():
     assert p.loc[3, "persona"] == "Impulse browsers"
     assert p["persona"].is_unique and p.loc[2, "persona"] == "Segment 2"
     assert "promotions" in p.loc[2, "action"]  # still gets the action of its strongest trait
+
+
+def test_segment_explorer_builds_and_responds_to_a_selection():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    profiles = pd.DataFrame({"customers": [10, 20], "value_share": [0.7, 0.3], "avg_net_revenue_eur": [300.0, 50.0]},
+                            index=pd.Index([1, 2], name="cluster"))
+    names = pd.Series({1: "Premium loyalists", 2: "Deal seekers"})
+    z = pd.DataFrame({"discount_share": [-1.0, 1.2], "open_rate": [0.5, 0.1]}, index=[1, 2])
+    box = S.segment_explorer(profiles, names, z, pd.Series({1: "reward", 2: "send offers"}))
+    dropdown = box.children[0]
+    assert [label for label, _ in dropdown.options] == ["Premium loyalists", "Deal seekers"]
+    dropdown.value = 2  # the observer re-renders; it must not raise
+    assert dropdown.value == 2
