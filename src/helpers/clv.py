@@ -74,12 +74,32 @@ def _hessian(f, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
     return h
 
 
-def _fit(neg_ll, x0: np.ndarray, names: list[str]) -> tuple[dict, dict, float, FitDiagnostics]:
-    """Minimise ``neg_ll`` over log-parameters; return params, standard errors, LL and diagnostics."""
-    res = minimize(neg_ll, x0, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+def _hessian_from_gradient(grad, x: np.ndarray, eps: np.ndarray, g0: np.ndarray) -> np.ndarray:
+    """Symmetrised forward-difference Hessian from an analytic gradient ``grad`` with ``g0 = grad(x)``."""
+    n = len(x)
+    h = np.empty((n, n))
+    for i in range(n):
+        h[i] = (grad(x + np.eye(n)[i] * eps[i]) - g0) / eps[i]
+    return (h + h.T) / 2
+
+
+def _fit(neg_ll, x0: np.ndarray, names: list[str], jac=None) -> tuple[dict, dict, float, FitDiagnostics]:
+    """Minimise ``neg_ll`` over log-parameters; return params, standard errors, LL and diagnostics.
+
+    ``jac``, when given, returns ``(neg_ll, gradient)`` in the log-parameters and is used for the search.
+    """
+    if jac is None:
+        res = minimize(neg_ll, x0, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+    else:
+        res = minimize(jac, x0, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-7})
     theta = np.exp(res.x)
-    # Standard errors on the natural scale: invert the Hessian of -LL in the parameters themselves.
-    hess = _hessian(lambda p: neg_ll(np.log(np.clip(p, 1e-12, None))), theta, eps=1e-5 * np.maximum(theta, 1e-3))
+    # Standard errors on the natural scale: invert the Hessian of -LL in the parameters themselves (from
+    # central differences of the analytic gradient when there is one: 2k evaluations instead of 4k²).
+    eps = 1e-5 * np.maximum(theta, 1e-3)
+    if jac is None:
+        hess = _hessian(lambda p: neg_ll(np.log(np.clip(p, 1e-12, None))), theta, eps=eps)
+    else:
+        hess = _hessian_from_gradient(lambda p: jac(np.log(p))[1] / p, theta, eps, res.jac / theta)
     try:
         cov = np.linalg.inv(hess)
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
@@ -88,6 +108,175 @@ def _fit(neg_ll, x0: np.ndarray, names: list[str]) -> tuple[dict, dict, float, F
     grad = getattr(res, "jac", np.zeros_like(res.x))
     diag = FitDiagnostics(bool(res.success), str(res.message), int(res.nit), float(np.linalg.norm(grad)))
     return dict(zip(names, theta)), dict(zip(names, se)), float(-res.fun), diag
+
+
+def _newton(f_grad_hess, x0: np.ndarray, max_iter: int = 20, tol: float = 1e-8):
+    """Newton's method in log-parameters with an analytic Hessian.
+
+    Returns ``(theta, standard errors, log-likelihood, diagnostics)``, or ``None`` when a step fails to
+    improve the likelihood (the caller then falls back to the quasi-Newton search).
+    """
+    x = np.asarray(x0, dtype=float)
+    f, g, H = f_grad_hess(x)
+    n = len(x)
+    converged = False
+    for it in range(1, max_iter + 1):
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 1.0:
+            return None
+        f_new, g_new, H_new = f_grad_hess(x + step)
+        if f_new > f + 1e-12 * abs(f):
+            return None
+        x, f, g, H = x + step, f_new, g_new, H_new
+        if np.max(np.abs(step)) < tol:
+            converged = True
+            break
+    theta = np.exp(x)
+    # -LL Hessian in natural parameters: d/dtheta = (1/theta) d/dlog(theta); the gradient term vanishes at
+    # the optimum.
+    H_nat = (H - np.diag(g)) / np.outer(theta, theta)
+    try:
+        se = np.sqrt(np.clip(np.diag(np.linalg.inv(H_nat)), 0, None))
+    except np.linalg.LinAlgError:
+        se = np.full(n, np.nan)
+    diag = FitDiagnostics(converged, "Newton steps with the analytic Hessian", it, float(np.linalg.norm(g)))
+    return theta, se, float(-f), diag
+
+
+class _BGNBDObjective:
+    """BG/NBD log-likelihood with its analytic gradient, organised for speed on millions of customers.
+
+    Customers without a repeat purchase contribute ``-r log(alpha + T)`` only, so they are reduced to the
+    distinct values of T with counts; terms in x alone are computed once per distinct frequency; logarithms
+    of ``alpha + T`` and ``alpha + t_x`` are taken over distinct values (few with daily data) and gathered.
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        zero = x == 0
+        self.T0, self.w0 = _distinct(T[zero], w[zero])
+        rep = ~zero
+        self.w = w[rep]
+        self.ux, self.x_idx = np.unique(x[rep], return_inverse=True)
+        self.wx = np.bincount(self.x_idx, weights=self.w, minlength=self.ux.size)
+        self.x = x[rep]
+        self.uT, self.T_idx = np.unique(T[rep], return_inverse=True)
+        self.ut, self.t_idx = np.unique(t_x[rep], return_inverse=True)
+        self.n = float(w.sum())
+
+    def neg_ll(self, log_p: np.ndarray) -> float:
+        return self.neg_ll_and_grad(log_p)[0]
+
+    def neg_ll_and_grad(self, log_p: np.ndarray) -> tuple[float, np.ndarray]:
+        from scipy.special import digamma
+
+        r, alpha, a, b = np.exp(log_p)
+        ux, wx, w = self.ux, self.wx, self.w
+        # Customers with x = 0: LL = gammaln(a+b)+gammaln(b)-gammaln(b)-gammaln(a+b) + r log(alpha/(alpha+T)) = ...
+        lT0 = np.log(alpha + self.T0)
+        ll = float(np.sum(self.w0 * r * (np.log(alpha) - lT0)))
+        g_r = float(np.sum(self.w0 * (np.log(alpha) - lT0)))
+        g_alpha = float(np.sum(self.w0 * r * (1 / alpha - 1 / (alpha + self.T0))))
+        g_a = g_b = 0.0
+        # Repeat customers: per-frequency terms once, per-customer terms vectorised.
+        per_x = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + ux) - gammaln(b)
+                 - gammaln(a + b + ux) + np.log(a) - np.log(b + ux - 1))
+        ll += float(np.sum(wx * per_x))
+        lT = np.log(alpha + self.uT)[self.T_idx]
+        lt = np.log(alpha + self.ut)[self.t_idx]
+        rx = r + self.x
+        # LL_i = per_x + log(exp(-rx lT - log(a/(b+x-1))) + exp(-rx lt)); write d = a3 - a4.
+        d = -rx * lT - (np.log(a) - np.log(b + ux - 1))[self.x_idx] + rx * lt
+        soft = np.logaddexp(0.0, d)  # log(1 + e^d)
+        ll += float(np.sum(w * (soft - rx * lt)))
+        w3 = w * np.exp(d - soft)  # weight of the "still alive" branch, times customer weight
+        w4 = w - w3
+        inv_T = (1 / (alpha + self.uT))[self.T_idx]
+        inv_t = (1 / (alpha + self.ut))[self.t_idx]
+        g_r += float(np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha)))) - float(
+            np.sum(w3 * lT + w4 * lt))
+        g_alpha += float(np.sum(wx * r / alpha)) - float(np.sum(rx * (w3 * inv_T + w4 * inv_t)))
+        w3x = np.bincount(self.x_idx, weights=w3, minlength=ux.size)
+        base_ab = digamma(a + b) - digamma(a + b + ux)
+        g_a += float(np.sum(wx * base_ab + (wx - w3x) / a))
+        g_b += float(np.sum(wx * (base_ab + digamma(b + ux) - digamma(b)) - (wx - w3x) / (b + ux - 1)))
+        grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
+        return -ll, -grad
+
+
+    def neg_ll_grad_hess(self, log_p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """-LL, its gradient and its Hessian in the log-parameters (analytic)."""
+        from scipy.special import digamma, polygamma
+
+        theta = np.exp(log_p)
+        r, alpha, a, b = theta
+        ux, wx, w = self.ux, self.wx, self.w
+        # x = 0: LL = r (log alpha - log(alpha + T))
+        lT0 = np.log(alpha + self.T0)
+        iT0 = 1 / (alpha + self.T0)
+        ll = float(np.sum(self.w0 * r * (np.log(alpha) - lT0)))
+        g = np.array([np.sum(self.w0 * (np.log(alpha) - lT0)), np.sum(self.w0 * r * (1 / alpha - iT0)), 0.0, 0.0])
+        H = np.zeros((4, 4))
+        H[0, 1] = np.sum(self.w0 * (1 / alpha - iT0))
+        H[1, 1] = np.sum(self.w0 * r * (-1 / alpha**2 + iT0**2))
+        # x > 0, terms in x only
+        bx1 = b + ux - 1
+        per_x = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + ux) - gammaln(b)
+                 - gammaln(a + b + ux) + np.log(a) - np.log(bx1))
+        ll += float(np.sum(wx * per_x))
+        tg1 = polygamma(1, a + b) - polygamma(1, a + b + ux)
+        g += [np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha))), np.sum(wx) * r / alpha,
+              np.sum(wx * (digamma(a + b) - digamma(a + b + ux) + 1 / a)),
+              np.sum(wx * (digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux) - 1 / bx1))]
+        H[0, 0] += np.sum(wx * (polygamma(1, r + ux) - polygamma(1, r)))
+        H[0, 1] += np.sum(wx) / alpha
+        H[1, 1] += -np.sum(wx) * r / alpha**2
+        H[2, 2] += np.sum(wx * (tg1 - 1 / a**2))
+        H[2, 3] += np.sum(wx * tg1)
+        H[3, 3] += np.sum(wx * (tg1 + polygamma(1, b + ux) - polygamma(1, b) + 1 / bx1**2))
+        # x > 0, per customer: -rx lt + softplus(d), d = rx (lt - lT) - log a + log(b + x - 1)
+        lT = np.log(alpha + self.uT)[self.T_idx]
+        lt = np.log(alpha + self.ut)[self.t_idx]
+        iT = (1 / (alpha + self.uT))[self.T_idx]
+        it = (1 / (alpha + self.ut))[self.t_idx]
+        rx = r + self.x
+        d_r = lt - lT
+        d_alpha_unit = it - iT  # d_alpha = rx * d_alpha_unit
+        d = rx * d_r + (np.log(bx1) - np.log(a))[self.x_idx]
+        soft = np.logaddexp(0.0, d)
+        sig = np.exp(d - soft)  # softplus'(d)
+        s2 = w * sig * (1 - sig)  # softplus''(d), weighted
+        ws = w * sig
+        d_alpha = rx * d_alpha_unit
+        ll += float(np.sum(w * (soft - rx * lt)))
+        g += [np.sum(ws * d_r - w * lt), np.sum(ws * d_alpha - w * rx * it),
+              -np.sum(ws) / a, np.sum(np.bincount(self.x_idx, weights=ws, minlength=ux.size) / bx1)]
+        s2x = np.bincount(self.x_idx, weights=s2, minlength=ux.size)
+        s2rx = np.bincount(self.x_idx, weights=s2 * d_r, minlength=ux.size)
+        s2ax = np.bincount(self.x_idx, weights=s2 * d_alpha, minlength=ux.size)
+        wsx = np.bincount(self.x_idx, weights=ws, minlength=ux.size)
+        H[0, 0] += np.sum(s2 * d_r * d_r)
+        H[0, 1] += np.sum(s2 * d_r * d_alpha + ws * d_alpha_unit - w * it)
+        H[1, 1] += np.sum(s2 * d_alpha * d_alpha + ws * rx * (iT**2 - it**2) + w * rx * it**2)
+        H[0, 2] += -np.sum(s2rx) / a
+        H[1, 2] += -np.sum(s2ax) / a
+        H[0, 3] += np.sum(s2rx / bx1)
+        H[1, 3] += np.sum(s2ax / bx1)
+        H[2, 2] += np.sum(s2x) / a**2 + np.sum(wsx) / a**2
+        H[2, 3] += -np.sum(s2x / bx1) / a
+        H[3, 3] += np.sum(s2x / bx1**2) - np.sum(wsx / bx1**2)
+        H = np.triu(H) + np.triu(H, 1).T
+        # to log-parameters: H_phi = diag(theta) H diag(theta) + diag(theta * g)
+        H_phi = H * np.outer(theta, theta) + np.diag(theta * g)
+        return -ll, -(theta * g), -H_phi
+
+
+def _distinct(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values with summed weights."""
+    u, idx = np.unique(values, return_inverse=True)
+    return u, np.bincount(idx, weights=weights, minlength=u.size)
 
 
 class BetaGeoFitter:
@@ -123,12 +312,25 @@ class BetaGeoFitter:
         if n_repeat < self.min_repeat_customers:
             raise TooFewRepeatCustomersError(
                 f"BG/NBD needs at least {self.min_repeat_customers} customers with a repeat purchase; got {n_repeat}")
-
-        def neg_ll(log_p):
-            return -float(np.sum(w * self.log_likelihood_individual(np.exp(log_p), x, t_x, T)))
-
-        x0 = np.log([1.0, max(T.mean(), 1e-3), 1.0, 1.0])
-        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(neg_ll, x0, self.names)
+        x0 = np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0])
+        if len(x) > 200_000:
+            # Large data: fit every 20th customer, then finish on everyone with Newton steps and the analytic
+            # Hessian (two or three passes over the data, against dozens for a quasi-Newton search).
+            sub = slice(None, None, 20)
+            warm = _BGNBDObjective(x[sub], t_x[sub], T[sub], w[sub])
+            x0 = minimize(warm.neg_ll_and_grad, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-12}).x
+            objective = _BGNBDObjective(x, t_x, T, w)
+            fitted = _newton(objective.neg_ll_grad_hess, x0)
+            if fitted is not None:
+                self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = fitted
+                self.params_ = dict(zip(self.names, self.params_))
+                self.standard_errors_ = dict(zip(self.names, self.standard_errors_))
+                self.n_customers_ = int(w.sum())
+                return self
+        objective = _BGNBDObjective(x, t_x, T, w)
+        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(
+            objective.neg_ll, x0, self.names, jac=objective.neg_ll_and_grad)
+        self.n_customers_ = int(w.sum())
         return self
 
     def conditional_expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
@@ -189,3 +391,30 @@ class GammaGammaFitter:
         x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
         weight = (q - 1) / (p * x + q - 1)
         return weight * (v * p / (q - 1)) + (1 - weight) * m
+
+
+def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, max_T: int = 730, seed: int = 0
+                   ) -> pd.DataFrame:
+    """Simulate ``n`` customers from a BG/NBD process observed for a random whole number of days ``T``.
+
+    Each customer has a purchase rate ``lambda ~ Gamma(r, rate=alpha)`` and a dropout probability
+    ``p ~ Beta(a, b)``; after every repeat purchase they drop out with probability ``p``. Recency is rounded
+    down to whole days, as transaction dates are. Returns ``frequency``, ``recency`` and ``T``.
+    """
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    T = rng.integers(1, max_T + 1, n).astype(float)
+    t = np.zeros(n)
+    x = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        t_next = t[idx] + rng.exponential(1.0 / lam[idx])
+        inside = t_next < T[idx]
+        alive[idx[~inside]] = False
+        idx, t_next = idx[inside], t_next[inside]
+        x[idx] += 1
+        t[idx] = t_next
+        alive[idx[rng.random(idx.size) < p[idx]]] = False
+    return pd.DataFrame({"frequency": x, "recency": np.floor(t), "T": T})
