@@ -160,3 +160,27 @@ def test_segmentation_outputs_and_audiences(ci_run):
     assert "Segment quality card" in text and "Truth check" in text
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
     assert "application/vnd.jupyter.widget-view" not in text, "live widgets are left out of the static HTML"
+
+
+def test_clv_report_on_cdnow_shows_the_published_estimates(ci_run):
+    _, root, _ = ci_run
+    out = io.StringIO()
+    code = run("ci", overrides=[f"data_dir={root / 'data'}", "04_clv.dataset=cdnow"], only=["04"],
+               reports_dir=root / "reports_cdnow", out=out)
+    assert code == 0, out.getvalue()
+    text = (root / "reports_cdnow" / "html" / "04_clv.html").read_text(encoding="utf-8")
+    for published, ours in [("0.2430", "0.2426"), ("4.4140", "4.4136"), ("0.7930", "0.7929"), ("2.4260", "2.4259"),
+                            ("-9,582.4000", "-9,582.4292")]:
+        assert published in text and ours in text
+    assert (root / "data" / "processed" / "clv_cdnow.parquet").exists()
+
+
+def test_clv_outputs_on_the_sample(ci_run):
+    import pandas as pd
+
+    _, root, _ = ci_run
+    clv = pd.read_parquet(root / "data" / "processed" / "clv.parquet")
+    assert clv["customer"].is_unique and clv["p_alive"].between(0, 1).all() and (clv["clv"] >= 0).all()
+    text = (root / "reports" / "html" / "04_clv.html").read_text(encoding="utf-8")
+    assert "Truth check" in text and "Does the model predict the holdout period" in text and "holdout period it predicts" in text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)

@@ -344,6 +344,25 @@ class BetaGeoFitter:
                                             * hyp2f1(r + x, b + x, a + b + x - 1, z))
         return term * self.p_alive(x, t_x, T)
 
+    def expected_purchases_since_first(self, t) -> np.ndarray:
+        """E[X(t)]: expected repeat purchases of a new customer within ``t`` time units of the first purchase."""
+        from scipy.special import hyp2f1
+
+        r, alpha, a, b = (self.params_[n] for n in self.names)
+        t = np.asarray(t, dtype=float)
+        z = t / (alpha + t)
+        return (a + b - 1) / (a - 1) * (1 - np.exp(r * np.log(alpha / (alpha + t))) * hyp2f1(r, b, a + b - 1, z))
+
+    def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
+        """Median time from T to the next purchase of a customer who is still active.
+
+        Given activity, the purchase rate's posterior is Gamma(r + x, alpha + T), so the waiting time is
+        Lomax-distributed: P(no purchase within s) = ((alpha + T) / (alpha + T + s))^(r + x).
+        """
+        r, alpha = self.params_["r"], self.params_["alpha"]
+        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+
     def p_alive(self, frequency, recency, T) -> np.ndarray:
         """Probability that each customer is still active at T."""
         r, alpha, a, b = (self.params_[n] for n in self.names)
