@@ -184,3 +184,35 @@ def test_clv_outputs_on_the_sample(ci_run):
     text = (root / "reports" / "html" / "04_clv.html").read_text(encoding="utf-8")
     assert "Truth check" in text and "Does the model predict the holdout period" in text and "holdout period it predicts" in text
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
+
+
+def test_ab_report_on_the_sample_campaigns(ci_run):
+    _, root, _ = ci_run
+    text = (root / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
+    for heading in ["Decision", "Was the split as intended?", "Could we have stopped early?", "Planning the next test"]:
+        assert heading in text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
+    metrics = json.loads((root / "data" / "processed" / "metrics" / "06_ab_test.json").read_text())
+    assert metrics["metrics"]["decision"] in {"ship", "keep control", "no clear difference"}
+
+
+def test_ab_report_on_any_table(ci_run, tmp_path):
+    """source=table: a Cookie-Cats-shaped file with a planted 2-point drop and a sample-ratio mismatch."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    version = np.where(rng.random(n) < 0.53, "gate_40", "gate_30")  # 53/47: a sample-ratio mismatch
+    retained = rng.random(n) < np.where(version == "gate_30", 0.20, 0.18)
+    pd.DataFrame({"userid": np.arange(n), "version": version, "sum_gamerounds": rng.poisson(50, n),
+                  "retention_7": retained}).to_csv(tmp_path / "game.csv", index=False)
+    _, root, _ = ci_run
+    overrides = [f"data_dir={root / 'data'}", "06_ab_test.source=table", f"06_ab_test.table_file={tmp_path / 'game.csv'}",
+                 "06_ab_test.experiment=", "06_ab_test.variant_col=version", "06_ab_test.control=gate_30",
+                 "06_ab_test.metric=retention_7", "06_ab_test.revenue_metric=sum_gamerounds", "06_ab_test.covariate=",
+                 "06_ab_test.segment_col="]
+    out = io.StringIO()
+    assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
+    text = (tmp_path / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
+    assert "Sample-ratio mismatch" in text and "Control wins on retention 7" in text

@@ -316,12 +316,14 @@ def confidence_sequence(diff: np.ndarray, var: np.ndarray, alpha: float = 0.05, 
 
 
 def monitoring_path(df: pd.DataFrame, variant: str, control: str, treatment: str, metric: str,
-                    order: str | None = None, looks: int = 40, alpha: float = 0.05, tau: float | None = None
-                    ) -> pd.DataFrame:
+                    order: str | None = None, looks: int = 40, alpha: float = 0.05, tau: float | None = None,
+                    seed: int = 0) -> pd.DataFrame:
     """Difference, fixed-sample CI and confidence sequence after each of ``looks`` equally spaced looks at the
     units in order of ``order`` (e.g. enrolment time) — what a monitor of the running test would have seen."""
     d = df[df[variant].isin([control, treatment])]
-    d = d.sort_values(order, kind="stable") if order else d
+    # Without an arrival order (e.g. an e-mail sent to everyone at once) the units are replayed in a random
+    # order, as a continuously enrolling test would have seen them.
+    d = d.sort_values(order, kind="stable") if order else d.sample(frac=1.0, random_state=seed)
     is_t = (d[variant] == treatment).to_numpy()
     y = d[metric].astype(float).to_numpy()
     n = len(d)
@@ -345,17 +347,19 @@ def monitoring_path(df: pd.DataFrame, variant: str, control: str, treatment: str
 
 def monitoring_sentence(path: pd.DataFrame) -> str:
     excl = path[(path["cs_low"] > 0) | (path["cs_high"] < 0)]
-    peek = path[(path["ci_low"] > 0) | (path["ci_high"] < 0)]
+    last = path.iloc[-1]
+    final_sig = bool(last["ci_low"] > 0 or last["ci_high"] < 0)
     if len(excl):
         first = int(excl["units"].iloc[0])
         return (f"The always-valid confidence sequence excluded zero from {first:,} units on "
-                f"({first / path['units'].iloc[-1]:.0%} of the final sample): stopping the test there would have "
-                "been safe.")
-    msg = "The always-valid confidence sequence never excluded zero, so stopping early would not have been safe"
-    if len(peek):
-        msg += (f"; a naive fixed-sample interval looked 'significant' at {len(peek)} of {len(path)} looks, "
-                "which is exactly the peeking trap")
-    return msg + "."
+                f"({first / last['units']:.0%} of the final sample): a monitor could have stopped the test there "
+                "and still trusted the result.")
+    if final_sig:
+        return ("At the planned sample size the fixed-sample test is significant, but the always-valid sequence "
+                "never excluded zero: someone watching the test continuously could not have stopped it early with "
+                "confidence. Run tests to their planned size, or monitor with the sequence.")
+    return ("Neither the fixed-sample interval at the end nor the always-valid sequence excludes zero: there was no "
+            "point at which stopping for a winner would have been justified.")
 
 
 # ---------------------------------------------------------------------------
@@ -386,7 +390,7 @@ def decide(comparisons: pd.DataFrame, metric_label: str, alpha: float = 0.05, md
             "confirm the lift."))
     if worst["significant"] and worst["diff"] < 0:
         return Decision("keep control", (
-            f"**Control wins on {metric_label}:** {worst['arm']} is worse by {worst['diff'] * 100:.1f} percentage "
+            f"**Control wins on {metric_label}:** {worst['arm']} is worse by {abs(worst['diff']) * 100:.1f} percentage "
             f"points ({worst['relative_lift']:+.0%}, Holm p = {worst['p_holm']:.3g}). **Next:** keep the control "
             "version."))
     floor = f" The test could only detect lifts of about {mde:.0%} or more." if mde else ""
@@ -408,7 +412,15 @@ def campaign_experiments(campaigns: pd.DataFrame) -> pd.DataFrame:
     import json
 
     ab = campaigns[campaigns["experiment"].notna()].copy()
-    ab["intended_split"] = ab["intended_split"].map(lambda s: json.loads(s) if isinstance(s, str) and s else None)
+    def parse(value) -> dict | None:
+        # Stored as JSON text in the CSV; Parquet round trips may turn it into a struct whose keys are the union
+        # over all campaigns, with None for arms the campaign does not have.
+        if isinstance(value, str):
+            value = json.loads(value) if value else None
+        return {k: float(v) for k, v in value.items() if v is not None} if isinstance(value, dict) else None
+
+    # A list, not Series.map: pandas would turn the dicts back into one struct column.
+    ab["intended_split"] = pd.Series([parse(v) for v in ab["intended_split"]], index=ab.index, dtype=object)
     return ab.sort_values("sent_at").reset_index(drop=True)
 
 
@@ -455,3 +467,224 @@ def read_table(path: str | Path, columns: list[str]) -> pd.DataFrame:
             df[c] = df[c].astype(int)
     df.attrs.update({"name": path.name})
     return df
+
+
+# ---------------------------------------------------------------------------
+# Report helpers
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """One experiment ready to analyse."""
+
+    units: pd.DataFrame
+    name: str
+    variant: str
+    control: str
+    metric: str
+    revenue: str | None
+    covariate: str | None
+    intended: dict | None
+    order: str | None
+    segment: str | None
+
+
+def prepare(source: str, tables: dict[str, pd.DataFrame] | None, experiment: str, table_file: str | Path,
+            variant: str, control: str, metric: str, revenue: str, covariate: str, intended: dict, order: str,
+            segment: str, segments: pd.DataFrame | None = None) -> Setup:
+    """Load and check the experiment named by the parameters (see notebook 06)."""
+    if source == "campaigns":
+        ab = campaign_experiments(tables["campaigns"])
+        name = experiment or str(ab["experiment"].iloc[-1])
+        units = campaign_units(tables["email_sends"], tables["campaigns"], tables["orders"], name)
+        variant = "variant"
+        declared = _declared(name, units)
+        control = control or declared["control"]
+        metric = metric or declared["metric"]
+        intended = intended or units.attrs["intended_split"]
+        if segments is not None and segment:
+            units[segment] = units["customer_key"].map(segments.set_index("customer_key")[segment])
+        title = f"{units.attrs['name']} ({name})"
+    elif source == "table":
+        cols = [c for c in [variant, metric, revenue, covariate, order, segment] if c]
+        units = read_table(table_file, cols)
+        title = units.attrs["name"]
+    else:
+        raise ExperimentError(f"source must be 'campaigns' or 'table', got {source!r}")
+    metrics = [m for m in [metric, revenue, covariate] if m]
+    check_experiment(units, variant, control, metrics, source=title)
+    return Setup(units, title, variant, control, metric, revenue or None, covariate or None, intended or None,
+                 order or None, segment if segment and segment in units else None)
+
+
+def _declared(name: str, units: pd.DataFrame) -> dict:
+    """Control arm and primary metric a campaign test declared (control: the first arm of the intended split)."""
+    split = units.attrs.get("intended_split") or {}
+    control = next(iter(split)) if split else sorted(units["variant"].unique())[0]
+    metric = "opened" if "subject" in name else "clicked"
+    return {"control": control, "metric": metric}
+
+
+def overview(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
+    """Every campaign A/B test in the data: arms, units, primary metric, SRM and the decision."""
+    rows = []
+    for name in campaign_experiments(tables["campaigns"])["experiment"]:
+        units = campaign_units(tables["email_sends"], tables["campaigns"], tables["orders"], name)
+        d = _declared(name, units)
+        comp = compare_arms(units, "variant", d["control"], d["metric"], alpha)
+        srm = srm_test(units["variant"].value_counts(), units.attrs["intended_split"])
+        best = comp.sort_values("diff", ascending=False).iloc[0]
+        rows.append({"experiment": name, "test": units.attrs["name"], "units": len(units),
+                     "arms": units["variant"].nunique(), "metric": d["metric"], "SRM p": srm["p_value"],
+                     "best arm": best["arm"], "lift": best["relative_lift"], "Holm p": best["p_holm"],
+                     "decision": decide(comp, d["metric"], alpha).verdict})
+    return pd.DataFrame(rows)
+
+
+def srm_message(srm: dict, name: str) -> tuple[str, str]:
+    """(callout kind, text) for the sample-ratio check."""
+    obs = ", ".join(f"{k}: {v:,}" for k, v in srm["observed"].items())
+    if srm["mismatch"]:
+        return "warning", (f"**Sample-ratio mismatch in {name}** (χ² p = {srm['p_value']:.2g} < 0.001): the arms "
+                           f"received {obs} units, against {srm['expected']} expected. Assignment or tracking is "
+                           "broken; do not trust the results below until the cause is found.")
+    return "info", (f"**Sample ratio OK** (χ² p = {srm['p_value']:.3g}; flagged below 0.001): the arms received "
+                    f"{obs} units, as intended.")
+
+
+def revenue_table(units: pd.DataFrame, variant: str, control: str, revenue: str, covariate: str | None,
+                  alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """Revenue per unit for each arm against control: Welch, Mann-Whitney, bootstrap CI, CUPED and Bayesian."""
+    y_c = units.loc[units[variant] == control, revenue].to_numpy(dtype=float)
+    adjusted = None
+    if covariate:
+        adjusted, theta, reduction = cuped(units[revenue].to_numpy(dtype=float), units[covariate].to_numpy(dtype=float))
+    rows = []
+    for arm in sorted(a for a in units[variant].unique() if a != control):
+        y_t = units.loc[units[variant] == arm, revenue].to_numpy(dtype=float)
+        r = mean_test(y_c, y_t, alpha, seed=seed)
+        se = (r["welch_ci"][1] - r["welch_ci"][0]) / (2 * stats.norm.ppf(1 - alpha / 2))
+        row = {"arm": arm, "control_mean": r["control_mean"], "arm_mean": r["treatment_mean"], "diff": r["diff"],
+               "welch_low": r["welch_ci"][0], "welch_high": r["welch_ci"][1], "welch_p": r["welch_p"],
+               "mann_whitney_p": r["mann_whitney_p"], "boot_low": r["bootstrap_ci"][0],
+               "boot_high": r["bootstrap_ci"][1],
+               "chance_to_beat_control": normal_posterior(r["diff"], se)["chance_to_beat_control"]}
+        if adjusted is not None:
+            a_c = adjusted[(units[variant] == control).to_numpy()]
+            a_t = adjusted[(units[variant] == arm).to_numpy()]
+            w = stats.ttest_ind(a_t, a_c, equal_var=False)
+            ci = w.confidence_interval(1 - alpha)
+            row.update({"cuped_low": float(ci.low), "cuped_high": float(ci.high), "cuped_p": float(w.pvalue),
+                        "variance_reduction": reduction})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_arms(units: pd.DataFrame, variant: str, metric: str, alpha: float = 0.05):
+    """Rate per arm with its confidence interval."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plotting import PALETTE, label, percent
+
+    g = units.groupby(variant)[metric].agg(["mean", "count"])
+    q = stats.norm.ppf(1 - alpha / 2)
+    err = q * np.sqrt(g["mean"] * (1 - g["mean"]) / g["count"])
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.bar(g.index, g["mean"], yerr=err, capsize=8, color=PALETTE[0])
+    for x, (m, e) in enumerate(zip(g["mean"], err)):
+        ax.text(x, m + e, f"{m:.1%}", ha="center", va="bottom", fontsize=11)
+    percent(ax, decimals=0)
+    label(ax, f"{metric.replace('_', ' ').capitalize()} rate by arm ({1 - alpha:.0%} CI)", "Arm",
+          f"{metric.replace('_', ' ').capitalize()} rate (%)")
+    return fig
+
+
+def plot_monitoring(path: pd.DataFrame, metric: str):
+    """Difference over looks with the fixed-sample CI and the always-valid confidence sequence."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plotting import PALETTE, label, thousands
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = path["units"]
+    ax.fill_between(x, path["cs_low"] * 100, path["cs_high"] * 100, color=PALETTE[0], alpha=0.2,
+                    label="always-valid confidence sequence")
+    ax.plot(x, path["ci_low"] * 100, color=PALETTE[1], ls="--", lw=1, label="fixed-sample 95% CI (invalid when peeking)")
+    ax.plot(x, path["ci_high"] * 100, color=PALETTE[1], ls="--", lw=1)
+    ax.plot(x, path["diff"] * 100, color=PALETTE[0], lw=2, label="observed difference")
+    ax.axhline(0, color="black", lw=0.8)
+    thousands(ax, "x")
+    # The sequence is very wide for the first units; frame the chart on the fixed-sample interval instead.
+    span = max(abs(path["ci_low"].iloc[len(path) // 4:]).max(), abs(path["ci_high"].iloc[len(path) // 4:]).max())
+    ax.set_ylim(-2 * span * 100, 2 * span * 100)
+    ax.legend(loc="upper right", fontsize=9)
+    label(ax, "Monitoring the test as units came in", "Units observed",
+          f"Difference in {metric.replace('_', ' ')} rate (percentage points)")
+    return fig
+
+
+def truth_check(setup: Setup, comparisons: pd.DataFrame, truth_experiments: dict | None) -> str | None:
+    """Whether the generator's planted differences lie inside the CIs (sample campaigns only)."""
+    if not truth_experiments:
+        return None
+    key = setup.name.rsplit("(", 1)[-1].rstrip(")")
+    exp = truth_experiments.get(key)
+    if exp is None or setup.metric not in ("opened", "clicked"):
+        return None
+    rates = exp["true_open_rate"] if setup.metric == "opened" else exp["true_click_rate"]
+    parts = []
+    for _, row in comparisons.iterrows():
+        true = rates[row["arm"]] - rates[setup.control]
+        inside = row["ci_low"] <= true <= row["ci_high"]
+        parts.append(f"{row['arm']}: planted {true * 100:+.1f} pp, estimated {row['diff'] * 100:+.1f} pp "
+                     f"[{row['ci_low'] * 100:+.1f}, {row['ci_high'] * 100:+.1f}] — {'inside' if inside else 'OUTSIDE'}")
+    return "**Truth check (synthetic sample):** " + "; ".join(parts) + "."
+
+
+def arms_caption(comparisons: pd.DataFrame, control: str) -> str:
+    best = comparisons.sort_values("diff", ascending=False).iloc[0]
+    return (f"{best['arm']} reached {best['rate']:.1%} against {best['control_rate']:.1%} for {control}; the bars "
+            "show each arm's rate and its 95% interval, and overlapping intervals mean the difference may be chance.")
+
+
+def revenue_sentence(table: pd.DataFrame, metric: str) -> str:
+    row = table.sort_values("diff", ascending=False).iloc[0]
+    text = (f"{row['arm']} changes {metric} per unit by {row['diff']:+.2f} (Welch 95% CI {row['welch_low']:+.2f} to "
+            f"{row['welch_high']:+.2f}, p = {row['welch_p']:.3g}; bootstrap {row['boot_low']:+.2f} to "
+            f"{row['boot_high']:+.2f}); chance to beat control {row['chance_to_beat_control']:.0%}.")
+    if "variance_reduction" in row:
+        text += (f" CUPED removed {row['variance_reduction']:.0%} of the variance, giving {row['cuped_low']:+.2f} to "
+                 f"{row['cuped_high']:+.2f}.")
+    return text
+
+
+def revenue_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`revenue_table` with intervals as readable ranges, for the report."""
+    def rng(lo, hi):
+        return [f"{a:+,.2f} to {b:+,.2f}" for a, b in zip(table[lo], table[hi])]
+
+    out = pd.DataFrame({"arm": table["arm"], "control mean": table["control_mean"], "arm mean": table["arm_mean"],
+                        "difference": table["diff"], "Welch 95% CI": rng("welch_low", "welch_high"),
+                        "Welch p": table["welch_p"], "Mann-Whitney p": table["mann_whitney_p"],
+                        "bootstrap 95% CI": rng("boot_low", "boot_high")})
+    if "cuped_low" in table:
+        out["CUPED 95% CI"] = rng("cuped_low", "cuped_high")
+    out["chance to beat control"] = table["chance_to_beat_control"]
+    return out
+
+
+def conversion_display(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_arms` with percentages and readable intervals, for the report."""
+    c = comparisons
+    return pd.DataFrame({
+        "arm": c["arm"], "units": c["n"], "rate": [f"{v:.2%}" for v in c["rate"]],
+        "control": [f"{v:.2%}" for v in c["control_rate"]],
+        "difference (95% CI)": [f"{d * 100:+.2f} ({lo * 100:+.2f} to {hi * 100:+.2f})"
+                                for d, lo, hi in zip(c["diff"], c["ci_low"], c["ci_high"])],
+        "relative lift (95% CI)": [f"{r:+.1%} ({lo:+.1%} to {hi:+.1%})"
+                                   for r, lo, hi in zip(c["relative_lift"], c["rel_ci_low"], c["rel_ci_high"])],
+        "p": c["p_value"], "p Holm": c["p_holm"], "p BH": c["p_bh"],
+        "chance to beat control": [f"{v:.1%}" for v in c["chance_to_beat_control"]],
+        "expected loss": [f"{v * 100:.3f} pp" for v in c["expected_loss"]],
+    })
