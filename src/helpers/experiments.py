@@ -569,7 +569,8 @@ def revenue_table(units: pd.DataFrame, variant: str, control: str, revenue: str,
                "welch_low": r["welch_ci"][0], "welch_high": r["welch_ci"][1], "welch_p": r["welch_p"],
                "mann_whitney_p": r["mann_whitney_p"], "boot_low": r["bootstrap_ci"][0],
                "boot_high": r["bootstrap_ci"][1],
-               "chance_to_beat_control": normal_posterior(r["diff"], se)["chance_to_beat_control"]}
+               "chance_to_beat_control": normal_posterior(r["diff"], se)["chance_to_beat_control"],
+               "expected_loss": normal_posterior(r["diff"], se)["expected_loss_treatment"]}
         if adjusted is not None:
             a_c = adjusted[(units[variant] == control).to_numpy()]
             a_t = adjusted[(units[variant] == arm).to_numpy()]
@@ -671,6 +672,7 @@ def revenue_display(table: pd.DataFrame) -> pd.DataFrame:
     if "cuped_low" in table:
         out["CUPED 95% CI"] = rng("cuped_low", "cuped_high")
     out["chance to beat control"] = table["chance_to_beat_control"]
+    out["expected loss"] = table["expected_loss"]
     return out
 
 
@@ -688,3 +690,17 @@ def conversion_display(comparisons: pd.DataFrame) -> pd.DataFrame:
         "chance to beat control": [f"{v:.1%}" for v in c["chance_to_beat_control"]],
         "expected loss": [f"{v * 100:.3f} pp" for v in c["expected_loss"]],
     })
+
+
+def ratio_table(units: pd.DataFrame, variant: str, control: str, numerator: str, denominator: str,
+                alpha: float = 0.05) -> pd.DataFrame:
+    """A ratio metric (e.g. revenue per conversion) per arm against control, by the delta method."""
+    c = units[units[variant] == control]
+    rows = []
+    for arm in sorted(a for a in units[variant].unique() if a != control):
+        t = units[units[variant] == arm]
+        r = ratio_metric(c[numerator], c[denominator], t[numerator], t[denominator], alpha)
+        rows.append({"arm": arm, "control": r["control_ratio"], "arm ratio": r["treatment_ratio"],
+                     "difference": r["diff"], "95% CI": f"{r['diff_ci'][0]:+,.2f} to {r['diff_ci'][1]:+,.2f}",
+                     "p": r["p_value"]})
+    return pd.DataFrame(rows)
