@@ -217,3 +217,19 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
     assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
     text = (tmp_path / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
     assert "Sample-ratio mismatch" in text and "Control wins on retention 7" in text
+
+
+def test_sentiment_report_queue_and_dry_run_alerts(ci_run):
+    import pandas as pd
+
+    _, root, _ = ci_run
+    text = (root / "reports" / "html" / "05_sentiment.html").read_text(encoding="utf-8")
+    for heading in ["How customers feel", "Is the scoring right?", "What drives satisfaction?",
+                    "Closing the loop", "Your own labelled feedback"]:
+        assert heading in text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "no e-mail address (customer or team) in the report"
+    followups = root / "data" / "processed" / "followups"
+    queue = pd.read_csv(followups / "followup_queue.csv")
+    assert len(queue) > 0 and "customer_key" not in queue.columns
+    assert queue["priority"].is_monotonic_decreasing
+    assert list((followups / "outbox").glob("*.eml")), "dry run writes the alert e-mails as files"
