@@ -477,3 +477,12 @@ def train_classifier(texts: pd.Series, labels: pd.Series, folds: int = 5, seed: 
     metrics = pd.DataFrame({"fold": range(1, folds + 1), "macro_f1": cv["test_macro_f1"],
                             "accuracy": cv["test_accuracy"]})
     return pipe.fit(X, y), metrics
+
+
+def sentiment_by(texts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Texts, mean sentiment and share negative/positive per group."""
+    g = texts.dropna(subset=[by, "compound"]).groupby(by)
+    out = pd.DataFrame({"texts": g.size(), "mean_sentiment": g["compound"].mean(),
+                        "negative": g["sentiment"].apply(lambda s: (s == "negative").mean()),
+                        "positive": g["sentiment"].apply(lambda s: (s == "positive").mean())})
+    return out.sort_values("mean_sentiment").reset_index()
