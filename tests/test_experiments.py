@@ -158,6 +158,12 @@ def test_bad_input_gets_a_clear_error(frame, control, match):
         E.check_experiment(frame, "v", control, ["y"], source="test.csv")
 
 
+def test_a_unit_listed_twice_is_a_clear_error():
+    df = pd.DataFrame({"user": [1, 2, 2], "v": ["a", "b", "b"], "y": [1, 0, 1]})
+    with pytest.raises(E.ExperimentError, match="column 'user', row 2: unit 2 appears more than once"):
+        E.check_experiment(df, "v", "a", ["y"], source="t.csv", unit="user")
+
+
 def test_planted_campaign_lifts_fall_inside_the_intervals(default_360, default_clean):
     """The sample's subject-line (open +15%) and send-time (evening click +25%) tests: the true lifts planted by
     the generator lie inside the 95% CIs, and the analysis reports them."""

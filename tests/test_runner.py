@@ -209,7 +209,7 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
                   "retention_7": retained}).to_csv(tmp_path / "game.csv", index=False)
     _, root, _ = ci_run
     overrides = [f"data_dir={root / 'data'}", "06_ab_test.source=table", f"06_ab_test.table_file={tmp_path / 'game.csv'}",
-                 "06_ab_test.experiment=", "06_ab_test.variant_col=version", "06_ab_test.control=gate_30",
+                 "06_ab_test.experiment=", "06_ab_test.unit_col=userid", "06_ab_test.variant_col=version", "06_ab_test.control=gate_30",
                  "06_ab_test.metric=retention_7", "06_ab_test.revenue_metric=sum_gamerounds", "06_ab_test.covariate=",
                  "06_ab_test.ratio_denominator=",
                  "06_ab_test.segment_col="]

@@ -33,14 +33,19 @@ class ExperimentError(WorkbenchError, ValueError):
 # ---------------------------------------------------------------------------
 
 
-def check_experiment(df: pd.DataFrame, variant: str, control: str, metrics: list[str], source: str = "table"
-                     ) -> None:
-    """Raise :class:`ExperimentError` naming the problem: missing columns, a missing control arm, a single arm,
-    variant names padded with spaces, missing metric values, or a metric that is zero for everyone."""
-    missing = [c for c in [variant, *metrics] if c not in df.columns]
+def check_experiment(df: pd.DataFrame, variant: str, control: str, metrics: list[str], source: str = "table",
+                     unit: str | None = None) -> None:
+    """Raise :class:`ExperimentError` naming the problem: missing columns, a unit listed twice, a missing control
+    arm, a single arm, variant names padded with spaces, missing metric values, or a metric that is zero for
+    everyone."""
+    missing = [c for c in [variant, *metrics, *([unit] if unit else [])] if c not in df.columns]
     if missing:
         raise ExperimentError(f"{source}: missing column(s) {missing}; expected a variant column {variant!r} and "
                               f"metric columns {metrics}")
+    if unit and df[unit].duplicated().any():
+        row = int(np.flatnonzero(df[unit].duplicated().to_numpy())[0])
+        raise ExperimentError(f"{source}, column {unit!r}, row {row}: unit {df[unit].iloc[row]} appears more than "
+                              "once; expected one row per unit (aggregate repeated events per unit first)")
     names = df[variant].dropna().astype(str)
     padded = sorted({v for v in names.unique() if v != v.strip()})
     if padded:
@@ -492,7 +497,7 @@ class Setup:
 
 def prepare(source: str, tables: dict[str, pd.DataFrame] | None, experiment: str, table_file: str | Path,
             variant: str, control: str, metric: str, revenue: str, covariate: str, intended: dict, order: str,
-            segment: str, segments: pd.DataFrame | None = None) -> Setup:
+            segment: str, segments: pd.DataFrame | None = None, unit: str = "") -> Setup:
     """Load and check the experiment named by the parameters (see notebook 06)."""
     if source == "campaigns":
         ab = campaign_experiments(tables["campaigns"])
@@ -507,13 +512,14 @@ def prepare(source: str, tables: dict[str, pd.DataFrame] | None, experiment: str
             units[segment] = units["customer_key"].map(segments.set_index("customer_key")[segment])
         title = f"{units.attrs['name']} ({name})"
     elif source == "table":
-        cols = [c for c in [variant, metric, revenue, covariate, order, segment] if c]
+        cols = [c for c in [unit, variant, metric, revenue, covariate, order, segment] if c]
         units = read_table(table_file, cols)
         title = units.attrs["name"]
     else:
         raise ExperimentError(f"source must be 'campaigns' or 'table', got {source!r}")
     metrics = [m for m in [metric, revenue, covariate] if m]
-    check_experiment(units, variant, control, metrics, source=title)
+    check_experiment(units, variant, control, metrics, source=title,
+                     unit=(unit or None) if source == "table" else "customer_key")
     return Setup(units, title, variant, control, metric, revenue or None, covariate or None, intended or None,
                  order or None, segment if segment and segment in units else None)
 
