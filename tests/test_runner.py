@@ -173,6 +173,10 @@ def test_clv_report_on_cdnow_shows_the_published_estimates(ci_run):
                             ("-9,582.4000", "-9,582.4292")]:
         assert published in text and ours in text
     assert (root / "data" / "processed" / "clv_cdnow.parquet").exists()
+    # the alternative data set never replaces the main job's CLV figures
+    metrics = root / "data" / "processed" / "metrics"
+    assert json.loads((metrics / "04_clv.json").read_text())["metrics"]["dataset"] == "sample"
+    assert json.loads((metrics / "04_clv_cdnow.json").read_text())["metrics"]["dataset"] == "cdnow"
 
 
 def test_clv_outputs_on_the_sample(ci_run):
@@ -217,6 +221,8 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
     assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
     text = (tmp_path / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
     assert "Sample-ratio mismatch" in text and "Control wins on retention 7" in text
+    metrics = root / "data" / "processed" / "metrics"
+    assert "send_time" in json.loads((metrics / "06_ab_test.json").read_text())["metrics"]["experiment"]
 
 
 def test_sentiment_report_queue_and_dry_run_alerts(ci_run):

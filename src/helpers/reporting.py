@@ -226,7 +226,10 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
     reports_dir = Path(reports_dir)
     css = (TEMPLATES_DIR / "workbench" / "workbench.css").read_text(encoding="utf-8")
     kpis = []
+    steps = {r["name"] for r in runs}
     for step, m in sorted(metrics.items()):
+        if step not in steps:  # e.g. 04_clv_cdnow: an alternative data set, not the main job's headline
+            continue
         for k in m.get("headline", []):
             kpis.append({**k, "href": k.get("href") or next((r["html"] for r in runs if r["name"] == step), None)})
     rows = []
