@@ -63,33 +63,31 @@ def test_good_input_keeps_everything_and_balances(tmp_path):
     assert b["balanced"].all() and (b["kept"] == b["rows_in"]).all()
 
 
+ORDERS = "order_id,customer_id,order_date,status,currency\n"
+LINES = "order_id,line_no,quantity,unit_price\n"
+
 # Each case: the source to replace, its text, the expected (row, column, rule) quarantined, and a phrase of the reason.
 BAD_CASES = [
-    ("missing required value", "orders", "order_id,customer_id,order_date,status,currency\n"
-     ",C1,2025-03-01 10:00:00,completed,EUR\n", (2, "order_id", "required"), "the field is empty"),
-    ("wrong type", "order_lines", "order_id,line_no,quantity,unit_price\nO1,1,two,10.5\n",
-     (2, "quantity", "type"), "expected a whole number"),
-    ("value not allowed", "orders", "order_id,customer_id,order_date,status,currency\n"
-     "O1,C1,2025-03-01 10:00:00,lost,EUR\n", (2, "status", "allowed"), "one of 'completed', 'cancelled'"),
-    ("negative price", "order_lines", "order_id,line_no,quantity,unit_price\nO1,1,1,-3.5\n",
-     (2, "unit_price", "range"), "at least 0"),
-    ("zero quantity", "order_lines", "order_id,line_no,quantity,unit_price\nO1,1,0,3.5\n",
-     (2, "quantity", "range"), "at least 1"),
-    ("date in the future", "orders", "order_id,customer_id,order_date,status,currency\n"
-     "O1,C1,2031-03-01 10:00:00,completed,EUR\n", (2, "order_date", "future_date"), "on or before 2026-09-30"),
-    ("impossible date", "orders", "order_id,customer_id,order_date,status,currency\n"
-     "O1,C1,31.02.2025 10:00,completed,EUR\n", (2, "order_date", "type"), "%d.%m.%Y %H:%M"),
-    ("unknown customer", "orders", "order_id,customer_id,order_date,status,currency\n"
-     "O1,C1,2025-03-01 10:00:00,completed,EUR\nO3,C999,2025-03-01 10:00:00,completed,EUR\n",
+    ("missing required value", "orders", ORDERS + ",C1,2025-03-01 10:00:00,completed,EUR\n",
+     (2, "order_id", "required"), "the field is empty"),
+    ("wrong type", "order_lines", LINES + "O1,1,two,10.5\n", (2, "quantity", "type"), "expected a whole number"),
+    ("value not allowed", "orders", ORDERS + "O1,C1,2025-03-01 10:00:00,lost,EUR\n", (2, "status", "allowed"),
+     "one of 'completed', 'cancelled'"),
+    ("negative price", "order_lines", LINES + "O1,1,1,-3.5\n", (2, "unit_price", "range"), "at least 0"),
+    ("zero quantity", "order_lines", LINES + "O1,1,0,3.5\n", (2, "quantity", "range"), "at least 1"),
+    ("date in the future", "orders", ORDERS + "O1,C1,2031-03-01 10:00:00,completed,EUR\n",
+     (2, "order_date", "future_date"), "on or before 2026-09-30"),
+    ("impossible date", "orders", ORDERS + "O1,C1,31.02.2025 10:00,completed,EUR\n", (2, "order_date", "type"),
+     "%d.%m.%Y %H:%M"),
+    ("unknown customer", "orders",
+     ORDERS + "O1,C1,2025-03-01 10:00:00,completed,EUR\nO3,C999,2025-03-01 10:00:00,completed,EUR\n",
      (3, "customer_id", "reference"), "'C999' does not exist"),
-    ("line of a missing order", "order_lines", "order_id,line_no,quantity,unit_price\nO1,1,1,3\nO77,1,1,3\n",
-     (3, "order_id", "reference"), "'O77' does not exist"),
-    ("unknown currency", "orders", "order_id,customer_id,order_date,status,currency\n"
-     "O1,C1,2025-03-01 10:00:00,completed,USD\n", (2, "currency", "allowed"), "'EUR', 'CHF'"),
-    ("fractional quantity", "order_lines", "order_id,line_no,quantity,unit_price\nO1,1,1.5,3\n",
-     (2, "quantity", "type"), "whole number"),
-    ("missing line number", "order_lines", "order_id,line_no,quantity,unit_price\nO1,,1,3\n",
-     (2, "line_no", "required"), "empty"),
+    ("line of a missing order", "order_lines", LINES + "O1,1,1,3\nO77,1,1,3\n", (3, "order_id", "reference"),
+     "'O77' does not exist"),
+    ("unknown currency", "orders", ORDERS + "O1,C1,2025-03-01 10:00:00,completed,USD\n", (2, "currency", "allowed"),
+     "'EUR', 'CHF'"),
+    ("fractional quantity", "order_lines", LINES + "O1,1,1.5,3\n", (2, "quantity", "type"), "whole number"),
+    ("missing line number", "order_lines", LINES + "O1,,1,3\n", (2, "line_no", "required"), "empty"),
 ]
 
 

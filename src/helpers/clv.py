@@ -170,41 +170,8 @@ class _BGNBDObjective:
         return self.neg_ll_and_grad(log_p)[0]
 
     def neg_ll_and_grad(self, log_p: np.ndarray) -> tuple[float, np.ndarray]:
-        from scipy.special import digamma
-
-        r, alpha, a, b = np.exp(log_p)
-        ux, wx, w = self.ux, self.wx, self.w
-        # Customers with x = 0: LL = gammaln(a+b)+gammaln(b)-gammaln(b)-gammaln(a+b) + r log(alpha/(alpha+T)) = ...
-        lT0 = np.log(alpha + self.T0)
-        ll = float(np.sum(self.w0 * r * (np.log(alpha) - lT0)))
-        g_r = float(np.sum(self.w0 * (np.log(alpha) - lT0)))
-        g_alpha = float(np.sum(self.w0 * r * (1 / alpha - 1 / (alpha + self.T0))))
-        g_a = g_b = 0.0
-        # Repeat customers: per-frequency terms once, per-customer terms vectorised.
-        per_x = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + ux) - gammaln(b)
-                 - gammaln(a + b + ux) + np.log(a) - np.log(b + ux - 1))
-        ll += float(np.sum(wx * per_x))
-        lT = np.log(alpha + self.uT)[self.T_idx]
-        lt = np.log(alpha + self.ut)[self.t_idx]
-        rx = r + self.x
-        # LL_i = per_x + log(exp(-rx lT - log(a/(b+x-1))) + exp(-rx lt)); write d = a3 - a4.
-        d = -rx * lT - (np.log(a) - np.log(b + ux - 1))[self.x_idx] + rx * lt
-        soft = np.logaddexp(0.0, d)  # log(1 + e^d)
-        ll += float(np.sum(w * (soft - rx * lt)))
-        w3 = w * np.exp(d - soft)  # weight of the "still alive" branch, times customer weight
-        w4 = w - w3
-        inv_T = (1 / (alpha + self.uT))[self.T_idx]
-        inv_t = (1 / (alpha + self.ut))[self.t_idx]
-        g_r += float(np.sum(wx * (digamma(r + ux) - digamma(r) + np.log(alpha)))) - float(
-            np.sum(w3 * lT + w4 * lt))
-        g_alpha += float(np.sum(wx * r / alpha)) - float(np.sum(rx * (w3 * inv_T + w4 * inv_t)))
-        w3x = np.bincount(self.x_idx, weights=w3, minlength=ux.size)
-        base_ab = digamma(a + b) - digamma(a + b + ux)
-        g_a += float(np.sum(wx * base_ab + (wx - w3x) / a))
-        g_b += float(np.sum(wx * (base_ab + digamma(b + ux) - digamma(b)) - (wx - w3x) / (b + ux - 1)))
-        grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
-        return -ll, -grad
-
+        f, g, _ = self.neg_ll_grad_hess(log_p)
+        return f, g
 
     def neg_ll_grad_hess(self, log_p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """-LL, its gradient and its Hessian in the log-parameters (analytic)."""

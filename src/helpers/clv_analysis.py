@@ -246,10 +246,10 @@ def churn_sentence(flags: pd.DataFrame, table: pd.DataFrame) -> str:
             "inactivity threshold cannot do.")
 
 
-def recovered_vs_true(data: CLVData, planted: pd.Series, truth_segments: dict) -> pd.DataFrame:
-    """BG/NBD fitted separately to each planted segment's customers, next to the generator's parameters."""
+def recovered_vs_true(full: pd.DataFrame, planted: pd.Series, truth_segments: dict) -> pd.DataFrame:
+    """BG/NBD fitted separately to each planted segment's customers (``full``: the whole-period summary), next to
+    the generator's parameters."""
     rows = []
-    full = rfm_summary(data.transactions, "customer", "date", "value", data.observation_end, unit=data.unit)
     seg = planted.reindex(full.index)
     for name, spec in truth_segments.items():
         part = full[seg == name]

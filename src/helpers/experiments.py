@@ -571,12 +571,13 @@ def revenue_table(units: pd.DataFrame, variant: str, control: str, revenue: str,
         y_t = units.loc[units[variant] == arm, revenue].to_numpy(dtype=float)
         r = mean_test(y_c, y_t, alpha, seed=seed)
         se = (r["welch_ci"][1] - r["welch_ci"][0]) / (2 * stats.norm.ppf(1 - alpha / 2))
+        posterior = normal_posterior(r["diff"], se)
         row = {"arm": arm, "control_mean": r["control_mean"], "arm_mean": r["treatment_mean"], "diff": r["diff"],
                "welch_low": r["welch_ci"][0], "welch_high": r["welch_ci"][1], "welch_p": r["welch_p"],
                "mann_whitney_p": r["mann_whitney_p"], "boot_low": r["bootstrap_ci"][0],
                "boot_high": r["bootstrap_ci"][1],
-               "chance_to_beat_control": normal_posterior(r["diff"], se)["chance_to_beat_control"],
-               "expected_loss": normal_posterior(r["diff"], se)["expected_loss_treatment"]}
+               "chance_to_beat_control": posterior["chance_to_beat_control"],
+               "expected_loss": posterior["expected_loss_treatment"]}
         if adjusted is not None:
             a_c = adjusted[(units[variant] == control).to_numpy()]
             a_t = adjusted[(units[variant] == arm).to_numpy()]

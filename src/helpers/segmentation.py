@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.sentiment import nps_with_se
+
 # ---------------------------------------------------------------------------
 # RFM
 # ---------------------------------------------------------------------------
@@ -593,7 +595,7 @@ def cluster_profiles(c360: pd.DataFrame, features: pd.DataFrame, labels: np.ndar
     """Size, value share, demographics, channels, categories, discounts, returns and satisfaction per cluster."""
     c = c360.set_index("customer_key").loc[features.index].assign(cluster=labels)
     g = c.groupby("cluster")
-    nps = g["latest_nps"].agg(lambda s: nps_score(s.dropna()))
+    nps = g["latest_nps"].agg(lambda s: nps_with_se(s)["nps"])
     prof = pd.DataFrame({
         "customers": g.size(), "net_revenue_eur": g["net_revenue_eur"].sum(),
         "avg_net_revenue_eur": g["net_revenue_eur"].mean(), "avg_orders": g["orders"].mean(),
@@ -611,18 +613,6 @@ def cluster_profiles(c360: pd.DataFrame, features: pd.DataFrame, labels: np.ndar
     prof["customer_share"] = prof["customers"] / prof["customers"].sum()
     prof["value_share"] = prof["net_revenue_eur"] / prof["net_revenue_eur"].sum()
     return prof.rename_axis("cluster")
-
-
-def nps_score(scores: pd.Series) -> float:
-    """Net Promoter Score in points (−100..100): % promoters (9–10) minus % detractors (0–6).
-
-    >>> nps_score(pd.Series([10, 9, 8, 6, 3]))
-    0.0
-    """
-    s = pd.Series(scores).dropna().astype(float)
-    if s.empty:
-        return float("nan")
-    return float(100 * ((s >= 9).mean() - (s <= 6).mean()))
 
 
 def persona_card(name: str, prof: pd.Series, overall: pd.Series, action: str) -> str:

@@ -292,6 +292,20 @@ def relative_weights(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
     return out.sort_values("raw_weight", ascending=False).reset_index(drop=True)
 
 
+def review_drivers(reviews: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
+    """Key drivers of the star rating: topic weights, text length and a mention of returns, with Johnson's
+    relative weights as importance and the mean sentiment where the driver applies as performance."""
+    mentions_return = reviews["text"].str.contains("return", case=False)
+    X = weights.loc[reviews.index].assign(long_text=reviews["sentences"].clip(upper=6),
+                                          mentions_return=mentions_return.astype(int))
+    drivers = relative_weights(X, reviews["stars"].astype(float))
+    performance = reviews.groupby("topic")["compound"].mean()
+    performance["long_text"] = reviews["compound"].mean()
+    performance["mentions_return"] = reviews.loc[mentions_return, "compound"].mean()
+    drivers["performance"] = drivers["driver"].map(performance)
+    return drivers
+
+
 def plot_quadrant(drivers: pd.DataFrame):
     """Importance (share of explained variance) × performance (mean sentiment when mentioned)."""
     import matplotlib.pyplot as plt
