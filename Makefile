@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m helpers.widget_assets fetch
 	@touch $@
 
-install: $(STAMP) ## Create .venv and install the workbench with its dev tools
+install: $(STAMP) ## Create .venv, install the workbench with its dev tools and fetch the offline widget renderer
 
 reports: $(STAMP) ## Install, build the sample data and render every notebook to reports/ (PARAMS=default)
 	$(BIN)/python -m helpers.run --params $(PARAMS)

@@ -174,7 +174,7 @@ def test_persona_names_are_unique_and_named_after_traits():
     assert "promotions" in p.loc[2, "action"]  # still gets the action of its strongest trait
 
 
-def test_segment_explorer_builds_and_responds_to_a_selection():
+def test_segment_explorer_precomputes_a_panel_per_persona_linked_to_the_dropdown():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,7 +183,10 @@ def test_segment_explorer_builds_and_responds_to_a_selection():
     names = pd.Series({1: "Premium loyalists", 2: "Deal seekers"})
     z = pd.DataFrame({"discount_share": [-1.0, 1.2], "open_rate": [0.5, 0.1]}, index=[1, 2])
     box = S.segment_explorer(profiles, names, z, pd.Series({1: "reward", 2: "send offers"}))
-    dropdown = box.children[0]
-    assert [label for label, _ in dropdown.options] == ["Premium loyalists", "Deal seekers"]
-    dropdown.value = 2  # the observer re-renders; it must not raise
-    assert dropdown.value == 2
+    dropdown, stack = box.children
+    assert list(dropdown.options) == ["Premium loyalists", "Deal seekers"]
+    # Each panel belongs to its persona and carries its chart; no Python callback is needed to switch.
+    assert "Premium loyalists" in stack.children[0].value and "send offers" in stack.children[1].value
+    assert all("data:image/png;base64," in p.value for p in stack.children)
+    assert "share of order lines bought on discount (+1.2 SD)" in stack.children[1].value
+    assert [(link.source, link.target) for link in box.links] == [((dropdown, "index"), (stack, "selected_index"))]

@@ -16,8 +16,10 @@ import pandas as pd
 from helpers.paths import PROJECT_ROOT, TEMPLATES_DIR
 
 REMOVE_TAG = "remove-cell"  # setup cells carry this tag; the HTML leaves them out entirely
-# Live ipywidgets need a kernel; until the HTML ships an offline widget manager they are left out of it.
+# Widgets driven by Python callbacks need a kernel and would be dead in the HTML: cells with this tag are
+# left out of it. Explorers built with helpers.widgets precompute their answers and stay in.
 INTERACTIVE_TAG = "interactive"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 REPORT_PACKAGES = ["ci-workbench", "pandas", "numpy", "scipy", "scikit-learn", "statsmodels", "seaborn", "matplotlib",
                    "nltk", "vaderSentiment", "papermill", "nbconvert", "ipywidgets", "duckdb", "pyarrow"]
 
@@ -170,8 +172,8 @@ def data_fingerprint(folder: str | Path) -> str:
 
 
 def prepare_for_stakeholders(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop setup cells (tag ``remove-cell``), live widgets (tag ``interactive``), the parameters cells and stderr
-    noise (warnings, progress)."""
+    """Drop setup cells (tag ``remove-cell``), kernel-only widgets (tag ``interactive``), the parameters cells and
+    stderr noise (warnings, progress); keep the saved widget state only when a widget is still displayed."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for cell in nb.cells:
@@ -183,17 +185,26 @@ def prepare_for_stakeholders(nb: nbformat.NotebookNode) -> nbformat.NotebookNode
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         cells.append(cell)
     nb.cells = cells
-    # Widget state saved by the kernel makes nbconvert load a widget manager from a CDN; drop it with the widgets.
-    nb.metadata.pop("widgets", None)
+    shows_widgets = any(WIDGET_VIEW in o.get("data", {}) for c in cells if c.cell_type == "code"
+                        for o in c.get("outputs", []))
+    if not shows_widgets:  # a page without widgets needs neither their state nor the renderer scripts
+        nb.metadata.pop("widgets", None)
     return nb
 
 
-def export_html(executed: str | Path, html_path: str | Path, stamp: dict | None = None) -> Path:
-    """Render an executed notebook to a code-free, offline HTML report with the reproducibility footer."""
+def export_html(executed: str | Path, html_path: str | Path, stamp: dict | None = None,
+                widget_assets_url: str = "../assets/widgets") -> Path:
+    """Render an executed notebook to a code-free, offline HTML report with the reproducibility footer.
+
+    Widgets load require.js and the html-manager from ``widget_assets_url`` (relative to the page), where
+    the runner copies the files ``helpers.widget_assets`` fetched at install time: never from a CDN.
+    """
     from nbconvert import HTMLExporter
 
     nb = prepare_for_stakeholders(nbformat.read(str(executed), as_version=4))
     exporter = HTMLExporter(template_name="workbench", extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter.require_js_url = f"{widget_assets_url}/require.js"
+    exporter.widget_renderer_url = f"{widget_assets_url}/embed-amd.js"
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True

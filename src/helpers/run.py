@@ -83,6 +83,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
 
     from helpers import params as P
     from helpers import reporting as R
+    from helpers import widget_assets
 
     reports_dir = resolve(reports_dir)
 
@@ -117,6 +118,9 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     executed_dir, html_dir = reports_dir / "executed", reports_dir / "html"
     executed_dir.mkdir(parents=True, exist_ok=True)
     html_dir.mkdir(parents=True, exist_ok=True)
+    if widget_assets.copy_to(reports_dir) is None:
+        say(f"Warning: the widget renderer is not installed ({widget_assets.assets_dir()}), so explorers will be "
+            "blank in the HTML. Run `make install` or `python -m helpers.widget_assets fetch` once.")
     data_dir = resolve(pset["common"].get("data_dir", "data"))
     pii_mode = str(pset["common"].get("pii", "mask"))
     stamp_base = {"git_commit": R.git_commit(), "packages": R.package_versions(), "param_set": param_set,

@@ -37,6 +37,8 @@ The default thresholds come from the distribution of days between a customer's c
 
 from __future__ import annotations
 
+import html
+
 import math
 import re
 from dataclasses import dataclass
@@ -727,36 +729,29 @@ def persona_value_caption(profiles: pd.DataFrame, names: pd.Series) -> str:
 
 
 def segment_explorer(profiles: pd.DataFrame, names: pd.Series, z: pd.DataFrame, actions: pd.Series):
-    """An ipywidgets explorer for JupyterLab: choose a persona, see its card and trait chart."""
-    import ipywidgets as widgets
+    """Choose a persona, see its card and trait chart; works in JupyterLab and in the exported HTML."""
     import matplotlib.pyplot as plt
-    from IPython.display import Markdown, display
 
     from helpers.plotting import PALETTE
+    from helpers.widgets import choice_explorer, figure_html
 
     overall = (profiles["avg_net_revenue_eur"] * profiles["customers"]).sum() / profiles["customers"].sum()
-    choice = widgets.Dropdown(options=[(names[c], c) for c in profiles.index], description="Persona")
-    out = widgets.Output()
-
-    def render(change=None) -> None:
-        c = choice.value
-        with out:
-            out.clear_output(wait=True)
-            display(Markdown(f"**{names[c]}**: {profiles.at[c, 'customers']:,} customers, "
-                             f"{profiles.at[c, 'value_share']:.0%} of revenue, "
-                             f"{profiles.at[c, 'avg_net_revenue_eur']:,.0f} EUR each (all: {overall:,.0f}). "
-                             f"Action: {actions[c]}."))
-            fig, ax = plt.subplots(figsize=(7, 3.2))
-            row = z.loc[c].rename(lambda t: CLUSTER_FEATURES[t][2])
-            ax.barh(row.index, row.to_numpy(), color=[PALETTE[1] if v > 0 else PALETTE[0] for v in row])
-            ax.axvline(0, color="black", lw=0.8)
-            ax.set_xlabel("Difference from all customers (standard deviations)")
-            ax.set_title(f"{names[c]}: traits")
-            plt.show()
-
-    choice.observe(render, names="value")
-    render()
-    return widgets.VBox([choice, out])
+    panels = {}
+    for c in profiles.index:
+        text = (f"<p><strong>{html.escape(str(names[c]))}</strong>: {profiles.at[c, 'customers']:,} customers, "
+                f"{profiles.at[c, 'value_share']:.0%} of revenue, {profiles.at[c, 'avg_net_revenue_eur']:,.0f} EUR "
+                f"each (all customers: {overall:,.0f} EUR). Suggested action: {html.escape(str(actions[c]))}.</p>")
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        row = z.loc[c].rename(lambda t: CLUSTER_FEATURES.get(t, (None, None, t))[2])
+        ax.barh(row.index, row.to_numpy(), color=[PALETTE[1] if v > 0 else PALETTE[0] for v in row])
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel("Difference from all customers (standard deviations)")
+        ax.set_title(f"{names[c]}: traits")
+        strongest = row.abs().idxmax()
+        caption = (f"Bars to the right mean more than the average customer; the strongest trait of "
+                   f"{names[c]} is {strongest.lower()} ({row[strongest]:+.1f} SD).")
+        panels[str(names[c])] = text + figure_html(fig, f"Traits of {names[c]}", caption)
+    return choice_explorer("Persona", panels)
 
 
 def slugify(name: str) -> str:
