@@ -176,6 +176,30 @@ def test_discounted_clv_by_hand():
     assert (discounted["next_order_date"] > pd.Timestamp("2026-09-30")).all()
 
 
+
+def test_what_if_scenarios_match_the_prediction_and_the_explorer_shows_them():
+    from helpers.clv_analysis import clv_scenarios, predict_customers, what_if_explorer
+
+    bg = BetaGeoFitter()
+    bg.params_ = {"r": 1.0, "alpha": 50.0, "a": 0.5, "b": 3.0}
+    gg = GammaGammaFitter()
+    gg.params_ = {"p": 6.0, "q": 4.0, "v": 15.0}
+    s = pd.DataFrame({"frequency": [0, 4, 9], "recency": [0, 100.0, 300.0], "T": [30.0, 120.0, 320.0],
+                      "monetary_value": [0, 40.0, 25.0]}, index=["c1", "c2", "c3"])
+    grid = clv_scenarios(s, bg, gg, 1.0, [180, 365], [0.0, 0.10])
+    for h, r in grid.columns:
+        expected = predict_customers(s, bg, gg, pd.Timestamp("2026-09-30"), 1.0, 90, h, r, 0.4)["clv"]
+        assert np.allclose(0.4 * grid[(h, r)], expected), (h, r)
+    box = what_if_explorer(grid, pd.Series({"c1": "A", "c2": "B", "c3": "B"}), [0.4, 1.0], "EUR")
+    horizon, rate, margin, stack = box.children
+    assert list(horizon.options) == ["6 months", "1 year"] and list(margin.options) == ["40%", "100%"]
+    # the panel for (1 year, 10%, 40%) states the same total as the prediction
+    panel = stack.children[1].children[1].children[0].value
+    total = 0.4 * grid[(365, 0.10)].sum()
+    assert f"EUR {total:,.0f}" in panel and "1 year" in panel and "<td>B</td><td>2</td>" in panel
+    assert len(box.links) == 1 + 2 + 4  # one stack on level 1, two on level 2, four on level 3
+
+
 def test_gini_and_deciles():
     from helpers.clv_analysis import decile_table, normalized_gini
 

@@ -6,6 +6,7 @@ takes the unit from its input.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,14 +188,71 @@ def predict_customers(summary: pd.DataFrame, bg: BetaGeoFitter, gg: GammaGammaFi
     wait = bg.median_time_to_next_purchase(x, tx, T) * unit_days
     out["next_order_date"] = (pd.Timestamp(as_of).normalize() + pd.to_timedelta(np.round(wait), unit="D"))
     out["expected_spend_per_order"] = gg.conditional_expected_average_profit(x, summary["monetary_value"])
+    steps, per_step = _purchases_per_step(bg, summary, unit_days, horizon_days, step_days)
+    out["expected_purchases_horizon"] = per_step.sum(axis=1)
+    out["clv"] = profit_margin * out["expected_spend_per_order"].to_numpy() * (per_step @ _discount(steps,
+                                                                                                    annual_discount_rate))
+    return out
+
+
+def _purchases_per_step(bg: BetaGeoFitter, summary: pd.DataFrame, unit_days: float, horizon_days: int,
+                        step_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step ends in days (the last one cut at the horizon) and expected purchases in each step, per customer."""
+    x, tx, T = summary["frequency"], summary["recency"], summary["T"]
     steps = np.arange(step_days, horizon_days + step_days, step_days)
     steps[-1] = min(steps[-1], horizon_days)
     cum = np.column_stack([bg.conditional_expected_purchases(s / unit_days, x, tx, T) for s in steps])
-    per_step = np.diff(np.column_stack([np.zeros(len(x)), cum]), axis=1)
-    discount = (1 + annual_discount_rate) ** (-(steps / 365.0))
-    out["expected_purchases_horizon"] = cum[:, -1]
-    out["clv"] = profit_margin * out["expected_spend_per_order"].to_numpy() * (per_step @ discount)
+    return steps, np.diff(np.column_stack([np.zeros(len(x)), cum]), axis=1)
+
+
+def _discount(steps: np.ndarray, annual_rate: float) -> np.ndarray:
+    return (1 + annual_rate) ** (-(steps / 365.0))
+
+
+def clv_scenarios(summary: pd.DataFrame, bg: BetaGeoFitter, gg: GammaGammaFitter, unit_days: float,
+                  horizons_days: list[int], annual_rates: list[float], step_days: int = 30) -> pd.DataFrame:
+    """Revenue CLV (margin 1) per customer for every horizon × annual discount rate, computed as in
+    :func:`predict_customers`. Columns are a MultiIndex ``(horizon_days, annual_rate)``."""
+    spend = np.asarray(gg.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"]))
+    cols = {}
+    for h in horizons_days:
+        steps, per_step = _purchases_per_step(bg, summary, unit_days, h, step_days)
+        for r in annual_rates:
+            cols[(h, r)] = spend * (per_step @ _discount(steps, r))
+    out = pd.DataFrame(cols, index=summary.index)
+    out.columns.names = ["horizon_days", "annual_rate"]
     return out
+
+
+def what_if_explorer(scenarios: pd.DataFrame, groups: pd.Series | None, margins: list[float], currency: str):
+    """Sliders for horizon, discount rate and margin showing the customer base's value and, when ``groups`` (e.g.
+    personas per customer) is given, its split by group. Every answer is precomputed (see helpers.widgets)."""
+    from helpers.widgets import what_if
+
+    horizons = sorted(scenarios.columns.get_level_values(0).unique())
+    rates = sorted(scenarios.columns.get_level_values(1).unique())
+    labels = {"h": {f"{h // 30} months" if h % 365 else f"{h // 365} year{'s' if h > 365 else ''}": h
+                    for h in horizons},
+              "r": {f"{r:.0%}": r for r in rates}, "m": {f"{m:.0%}": m for m in margins}}
+
+    def render(choice: tuple[str, str, str]) -> str:
+        h, r, m = labels["h"][choice[0]], labels["r"][choice[1]], labels["m"][choice[2]]
+        value = scenarios[(h, r)] * m
+        text = (f"<p>Over the next <strong>{choice[0]}</strong>, discounting at <strong>{choice[1]}</strong> a year "
+                f"and counting <strong>{choice[2]}</strong> of revenue as profit, today's customers are worth "
+                f"<strong>{currency} {value.sum():,.0f}</strong> ({currency} {value.mean():,.2f} per customer).</p>")
+        if groups is None:
+            return text
+        by = value.groupby(groups.reindex(value.index)).agg(["size", "sum", "mean"]).sort_values("sum",
+                                                                                                   ascending=False)
+        rows = "".join(f"<tr><td>{html.escape(str(g))}</td><td>{int(n):,}</td><td>{total:,.0f}</td>"
+                       f"<td>{mean:,.2f}</td><td>{total / value.sum():.0%}</td></tr>"
+                       for g, (n, total, mean) in by.iterrows())
+        return (text + f'<table class="wb-table"><tr><th>{html.escape(str(groups.name or "group"))}</th><th>customers</th><th>value ({currency})</th>'
+                f"<th>per customer</th><th>share</th></tr>{rows}</table>")
+
+    return what_if([("Horizon", list(labels["h"])), ("Discount rate", list(labels["r"])),
+                    ("Profit margin", list(labels["m"]))], render, kind="slider")
 
 
 def cohort_matrices(data: CLVData, max_periods: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
