@@ -516,8 +516,21 @@ def plot_clv_distribution(frame: pd.DataFrame, currency: str):
     return fig
 
 
+def clv_distribution(clv: pd.Series) -> dict[str, float]:
+    """Total, mean, median, 90th/99th percentile of predicted CLV and the share the top 20% of customers hold.
+
+    >>> clv_distribution(pd.Series([0.0, 0, 0, 0, 10]))["top20_share"]
+    1.0
+    """
+    v = np.sort(clv.to_numpy(dtype=float))[::-1]
+    return {"total": float(v.sum()), "mean": float(v.mean()), "median": float(np.median(v)),
+            "p90": float(np.quantile(v, 0.9)), "p99": float(np.quantile(v, 0.99)),
+            "top20_share": float(v[: max(1, len(v) // 5)].sum() / v.sum()) if v.sum() else 0.0}
+
+
 def concentration_caption(frame: pd.DataFrame, horizon_days: int) -> str:
-    v = np.sort(frame["clv"].to_numpy())[::-1]
-    top = v[: max(1, len(v) // 5)].sum() / v.sum()
+    top = clv_distribution(frame["clv"])["top20_share"]
     return (f"The top 20% of customers hold {top:.0%} of the value expected over the next {horizon_days} days; "
             "retention effort pays most there.")
+
+

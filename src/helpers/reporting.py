@@ -52,7 +52,8 @@ def fmt_number(value: float, unit: str = "") -> str:
 
 
 def kpi_cards(kpis: list[dict]) -> str:
-    """HTML for a row of KPI cards; each dict has ``label``, ``value`` and optionally ``unit`` and ``href``."""
+    """HTML for a row of KPI cards; each dict has ``label``, ``value`` and optionally ``unit``, ``href`` (the
+    report behind it) and ``sentence`` (one line of interpretation, shown under the figure)."""
     cards = []
     for k in kpis:
         value = html.escape(fmt_number(k["value"], k.get("unit", "")) if not isinstance(k["value"], str)
@@ -60,7 +61,10 @@ def kpi_cards(kpis: list[dict]) -> str:
         body = f'<div class="v">{value}</div><div class="l">{html.escape(k["label"])}</div>'
         if k.get("href"):
             body = f'<a href="{html.escape(k["href"])}">{body}</a>'
-        cards.append(f'<div class="wb-kpi">{body}</div>')
+        if k.get("sentence"):
+            more = f' <a href="{html.escape(k["href"])}">Details&nbsp;&rarr;</a>' if k.get("href") else ""
+            body += f'<div class="n">{html.escape(k["sentence"])}{more}</div>'
+        cards.append(f'<div class="wb-kpi{" wb-kpi-wide" if k.get("sentence") else ""}">{body}</div>')
     return '<div class="wb-kpis">' + "".join(cards) + "</div>"
 
 
@@ -234,15 +238,15 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
     Each ``runs`` entry has ``name``, ``title``, ``status`` ('ok', 'failed', 'skipped'), ``seconds``,
     ``html`` (relative link) and ``params``.
     """
+    from helpers.summary import executive_kpis
+
     reports_dir = Path(reports_dir)
     css = (TEMPLATES_DIR / "workbench" / "workbench.css").read_text(encoding="utf-8")
-    kpis = []
-    steps = {r["name"] for r in runs}
-    for step, m in sorted(metrics.items()):
-        if step not in steps:  # e.g. 04_clv_cdnow: an alternative data set, not the main job's headline
-            continue
-        for k in m.get("headline", []):
-            kpis.append({**k, "href": k.get("href") or next((r["html"] for r in runs if r["name"] == step), None)})
+    reports = {r["name"]: r["html"] for r in runs if r.get("html")}
+    kpis = executive_kpis(metrics, link=lambda step: reports.get(step))
+    summary = next((r for r in runs if r["name"].endswith("_summary") and r.get("html")), None)
+    landing = (f'<p class="wb-landing"><a href="{html.escape(summary["html"])}">Read the executive summary '
+               "&rarr;</a></p>") if summary else ""
     rows = []
     for r in runs:
         link = f'<a href="{html.escape(r["html"])}">{html.escape(r["title"])}</a>' if r.get("html") else \
@@ -263,7 +267,8 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
 <h1>Customer Intelligence Workbench</h1>
 <p>Reports generated {generated} with parameter set <code>{html.escape(param_set)}</code>,
 commit <code>{html.escape(git_commit())}</code>. Click a KPI or a report to read the analysis behind it.</p>
-{kpi_cards(kpis) if kpis else "<p>No headline figures yet: no report has finished.</p>"}
+{landing}
+{kpi_cards(kpis) if any(k["value"] != "–" for k in kpis) else "<p>No headline figures yet: no report has finished.</p>"}
 <h2>Reports</h2>
 <table class="wb-table"><tr><th>Step</th><th>Report</th><th>Status</th><th>Run time</th><th>Parameters</th></tr>
 {''.join(rows)}</table>
