@@ -85,3 +85,33 @@ def default_segments(default_clean, default_360) -> dict:
     recovery = truth.cluster_recovery(default_clean["layout"].truth, default_clean["resolved"],
                                       pd.Series(fit.labels, index=fit.features.index))
     return {"c360": c360, "segments": segments, "k": fit.k, "stability": fit.stability, "recovery": recovery}
+
+
+# Credentials the ci_run exports to the kernels; no report, executed notebook or output file may contain them.
+SECRET_SENTINELS = {"CIW_SMTP_USER": "sentinel-user-5d1e", "CIW_SMTP_PASSWORD": "Sentinel-Pass-7f3a9c"}
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """Every notebook on the tiny `ci` parameter set, with SMTP credentials in the environment (dry-run alerts).
+
+    Returns ``(exit code, root folder holding data/ and reports/, runner log)``.
+    """
+    import io
+
+    from helpers.run import run
+
+    root = tmp_path_factory.mktemp("ci_run")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CIW_SMTP_HOST", "127.0.0.1")
+        for name, value in SECRET_SENTINELS.items():  # the secret_sentinels fixture hands them to the tests
+            mp.setenv(name, value)
+        code = run("ci", overrides=[f"data_dir={root / 'data'}"], reports_dir=root / "reports", out=out)
+    return code, root, out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def secret_sentinels() -> dict[str, str]:
+    """The credential values ci_run put in the environment."""
+    return dict(SECRET_SENTINELS)

@@ -13,7 +13,8 @@ DECLARED = {
              "n_customers": {"inferred_type_name": "int", "default": "5000"},
              "alpha": {"inferred_type_name": "float", "default": "0.05"},
              "strict": {"inferred_type_name": "bool", "default": "False"}},
-    "02_b": {"data_dir": {"inferred_type_name": "str", "default": "'data'"}},
+    "02_b": {"data_dir": {"inferred_type_name": "str", "default": "'data'"},
+             "pii": {"inferred_type_name": "str", "default": "'mask'"}},
 }
 
 
@@ -32,6 +33,8 @@ def test_common_values_go_to_notebooks_that_declare_them():
     ({"notebooks": {"01_a": {"strict": "yes"}}}, "'strict' expects bool"),
     ({"common": {"db_password": "x"}}, "looks like a secret"),
     ({"common": {"data_dir": "postgresql://ana:pw@db/crm"}}, "URL with a password"),
+    ({"common": {"smtp_token": "abc"}}, "looks like a secret"),
+    ({"notebooks": {"02_b": {"pii": "show"}}}, "'pii' must be one of mask, allow, got 'show'"),
 ])
 def test_bad_parameters_are_refused_with_a_clear_message(pset, message):
     with pytest.raises(ParameterError, match=message):

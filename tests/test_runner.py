@@ -15,14 +15,6 @@ from helpers.run import run
 pytestmark = pytest.mark.notebooks
 
 
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ci_run")
-    out = io.StringIO()
-    code = run("ci", overrides=[f"data_dir={root / 'data'}"], reports_dir=root / "reports", out=out)
-    return code, root, out.getvalue()
-
-
 def test_runner_succeeds_and_shows_progress(ci_run):
     code, root, log = ci_run
     assert code == 0, log

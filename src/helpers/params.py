@@ -10,6 +10,7 @@ import yaml
 
 from helpers.errors import ParameterError
 from helpers.paths import PARAMS_DIR
+from helpers.privacy import PII_MODES
 
 # Parameter names and values that look like credentials are refused: secrets come from the environment.
 SECRET_NAME = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key)", re.I)
@@ -111,6 +112,8 @@ def validate_for_notebook(notebook: str, declared: dict[str, dict], given: dict,
                 raise ParameterError(f"{notebook}: unknown parameter {name!r}; it declares "
                                      f"{', '.join(sorted(declared)) or 'no parameters'}")
             continue
+        if name == "pii" and value not in PII_MODES:
+            raise ParameterError(f"{notebook}: parameter 'pii' must be one of {', '.join(PII_MODES)}, got {value!r}")
         expected = declared_type(declared[name])
         if not _type_ok(expected, value):
             raise ParameterError(f"{notebook}: parameter {name!r} expects {expected} (default "

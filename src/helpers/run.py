@@ -122,7 +122,10 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         say(f"Warning: the widget renderer is not installed ({widget_assets.assets_dir()}), so explorers will be "
             "blank in the HTML. Run `make install` or `python -m helpers.widget_assets fetch` once.")
     data_dir = resolve(pset["common"].get("data_dir", "data"))
-    pii_mode = str(pset["common"].get("pii", "mask"))
+    # One notebook showing identities makes the whole run internal: every page of it carries the banner.
+    pii_mode = "allow" if any(v.get("pii") == "allow" for v in resolved.values()) else "mask"
+    if pii_mode == "allow":
+        say("NOTE: pii=allow: these reports show names and e-mails and are marked INTERNAL on every page.")
     stamp_base = {"git_commit": R.git_commit(), "packages": R.package_versions(), "param_set": param_set,
                   "pii_mode": pii_mode}
     runs, failed = [], False

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.privacy import mask_pii  # excerpts and topic examples are masked
+
 NEGATIVE_BELOW = -0.05  # VADER's standard thresholds on the compound score
 POSITIVE_ABOVE = 0.05
 
@@ -126,24 +128,6 @@ def feedback_table(reviews: pd.DataFrame, surveys: pd.DataFrame, tickets: pd.Dat
         out["category"] = out["product_id"].map(products.set_index("product_id")["category"])
     out["month"] = out["created_at"].dt.to_period("M").dt.to_timestamp()
     return out
-
-
-_PII = [(re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[e-mail]"),
-        (re.compile(r"\+?\d[\d ()/-]{7,}\d"), "[phone]"),
-        (re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b"), "[ip]")]
-
-
-def mask_pii(text: str) -> str:
-    """Replace e-mail addresses, phone numbers and IP addresses in free text.
-
-    >>> mask_pii("mail me at anna.m@web.de or +49 151 2345678, ip 10.0.0.1")
-    'mail me at [e-mail] or [phone], ip [ip]'
-    """
-    if not isinstance(text, str):
-        return text
-    for pattern, repl in _PII:
-        text = pattern.sub(repl, text)
-    return text
 
 
 # ---------------------------------------------------------------------------
