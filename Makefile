@@ -6,10 +6,10 @@ PARAMS ?= default
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install reports test test-fast data lab bench clean
+.PHONY: help install reports test test-fast test-browser pdf data lab bench clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP) ## Run the whole test suite (includes the notebooks end to end on
 
 test-fast: $(STAMP) ## Tests without the end-to-end notebook runs
 	$(BIN)/python -m pytest -q -m "not notebooks"
+
+test-browser: $(STAMP) ## Open the reports of `make reports` in headless Chromium (screenshots to reports/screenshots/)
+	CIW_BROWSER_REPORTS=reports $(BIN)/python -m pytest -q tests/test_browser.py
+
+pdf: $(STAMP) ## Re-render the executive summary and print it to reports/summary.pdf (needs Chromium)
+	$(BIN)/python -m helpers.run --params $(PARAMS) --only 07 --pdf
 
 data: $(STAMP) ## Generate only the sample data into data/raw (and truth into data/truth)
 	$(BIN)/python -m helpers.synthetic

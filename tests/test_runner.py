@@ -52,6 +52,20 @@ def test_html_has_charts_captions_and_stamp(ci_run):
     assert "html/01_collection.html" in index and "records collected" in index
 
 
+def test_every_page_keeps_to_the_size_budget_and_shows_no_full_table(ci_run):
+    from helpers.reporting import HTML_BUDGET_BYTES, MAX_TABLE_ROWS
+
+    _, root, _ = ci_run
+    pages = list((root / "reports" / "html").glob("*.html")) + [root / "reports" / "index.html"]
+    assert len(pages) == 8
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert page.stat().st_size <= HTML_BUDGET_BYTES, f"{page.name}: {page.stat().st_size:,} bytes"
+        assert "image/svg+xml" not in text, f"{page.name}: figures are PNG"
+        for table in re.findall(r"<table.*?</table>", text, re.S):
+            assert table.count("<tr") <= MAX_TABLE_ROWS + 1, f"{page.name}: a table with {table.count('<tr')} rows"
+
+
 def _write_nb(path, cells):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

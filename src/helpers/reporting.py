@@ -20,6 +20,9 @@ REMOVE_TAG = "remove-cell"  # setup cells carry this tag; the HTML leaves them o
 # left out of it. Explorers built with helpers.widgets precompute their answers and stay in.
 INTERACTIVE_TAG = "interactive"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# A report must open quickly and survive an e-mail attachment limit; the runner warns and the tests fail above it.
+HTML_BUDGET_BYTES = 1_500_000
+MAX_TABLE_ROWS = 40  # show_table caps tables; no report dumps a full table
 REPORT_PACKAGES = ["ci-workbench", "pandas", "numpy", "scipy", "scikit-learn", "statsmodels", "seaborn", "matplotlib",
                    "nltk", "vaderSentiment", "papermill", "nbconvert", "ipywidgets", "duckdb", "pyarrow"]
 
@@ -218,6 +221,36 @@ def export_html(executed: str | Path, html_path: str | Path, stamp: dict | None 
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body, encoding="utf-8")
     return html_path
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium binary: ``$CIW_CHROMIUM``, ``chromium`` on the PATH or Debian's /usr/bin/chromium."""
+    import os
+    import shutil
+
+    for candidate in [os.environ.get("CIW_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"]:
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def export_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None = None, timeout: int = 120) -> Path:
+    """Print an HTML report to PDF with headless Chromium (widgets get a few seconds to render first)."""
+    import os
+
+    chromium = chromium or find_chromium()
+    if not chromium:
+        raise FileNotFoundError("PDF export needs Chromium (Debian/Ubuntu: apt-get install chromium) or CIW_CHROMIUM")
+    pdf_path = Path(pdf_path)
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [chromium, "--headless", "--disable-gpu", "--no-pdf-header-footer", "--virtual-time-budget=8000",
+            f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.insert(1, "--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 or not pdf_path.exists():
+        raise RuntimeError(f"Chromium could not print {html_path}: {done.stderr.strip()[-400:]}")
+    return pdf_path
 
 
 def notebook_title(nb_path: str | Path) -> str:

@@ -7,6 +7,7 @@ Usage::
     python -m helpers.run -p n_customers=2000 -p 03_segmentation.k_max=6
     python -m helpers.run --only 01 --only 02   # a subset, by number
     python -m helpers.run --list                # notebooks and their parameters
+    python -m helpers.run --only 07 --pdf       # also print the executive summary to reports/summary.pdf
 
 Writes ``reports/executed/*.ipynb``, ``reports/html/*.html`` and ``reports/index.html``.
 Exits 1 when a notebook fails (naming it and the failing cell) and keeps the reports
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -77,7 +79,7 @@ def _with_earlier_reports(runs: list[dict], all_notebooks: list[Path], reports_d
 
 def run(param_set: str = "default", overrides: list[str] | None = None, only: list[str] | None = None,
         reports_dir: str | Path = REPORTS_DIR, notebooks_dir: Path = NOTEBOOKS_DIR, params_dir: Path = PARAMS_DIR,
-        out=sys.stdout) -> int:
+        out=sys.stdout, pdf: bool = False) -> int:
     """Run the notebooks; return the process exit code (0 ok, 1 a notebook failed, 2 bad parameters)."""
     import papermill
 
@@ -161,7 +163,10 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}",
                  "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav}
-        R.export_html(executed, html_dir / f"{name}.html", stamp)
+        page = R.export_html(executed, html_dir / f"{name}.html", stamp)
+        if page.stat().st_size > R.HTML_BUDGET_BYTES:
+            say(f"    warning: {page.name} is {page.stat().st_size / 1e6:.1f} MB, over the "
+                f"{R.HTML_BUDGET_BYTES / 1e6:.1f} MB budget for a report")
         entry.update(status="ok", seconds=seconds, html=f"html/{name}.html")
         say(f"    ok in {seconds:.1f} s -> {html_dir / (name + '.html')}")
     n_ok = sum(r["status"] == "ok" for r in runs)
@@ -174,6 +179,16 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     if failed:
         say("Run FAILED: see the notebook named above; reports that finished are kept.")
         return 1
+    if pdf:
+        summary = next((r for r in runs if r["name"].endswith("_summary") and r.get("html")), None)
+        if summary is None:
+            say("PDF: no executive summary report to print (run notebook 07).")
+            return 1
+        try:
+            say(f"PDF: {R.export_pdf(reports_dir / summary['html'], reports_dir / 'summary.pdf')}")
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            say(f"PDF export FAILED: {exc}")
+            return 1
     say(f"Done: {n_ok} report(s).")
     return 0
 
@@ -195,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NN", help="run only notebook number NN (repeatable)")
     parser.add_argument("--reports-dir", default=str(REPORTS_DIR), help="where to write the reports")
     parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print the executive summary to reports/summary.pdf with headless Chromium")
     args = parser.parse_args(argv)
     if args.list:
         return _list()
-    return run(args.params, args.param, args.only, args.reports_dir)
+    return run(args.params, args.param, args.only, args.reports_dir, pdf=args.pdf)
 
 
 if __name__ == "__main__":
