@@ -1,0 +1,40 @@
+"""Explorers that work without a kernel: every panel precomputed, controls linked in the browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import widgets as W
+
+
+def test_each_panel_is_rendered_from_its_own_choice_and_linked_to_its_level():
+    box = W.what_if([("Rate", ["5%", "10%"]), ("Margin", ["20%", "40%", "60%"])], lambda c: f"<p>{c[0]}|{c[1]}</p>")
+    rate, margin, root = box.children
+    # level 2: one stack per rate, each with the three margins in order
+    assert [[leaf.value for leaf in stack.children] for stack in root.children] == [
+        ["<p>5%|20%</p>", "<p>5%|40%</p>", "<p>5%|60%</p>"], ["<p>10%|20%</p>", "<p>10%|40%</p>", "<p>10%|60%</p>"]]
+    assert [(link.source[0], link.target[0]) for link in box.links] == [
+        (rate, root), (margin, root.children[0]), (margin, root.children[1])]
+    assert all(link.source[1] == "index" and link.target[1] == "selected_index" for link in box.links)
+    assert all(s.selected_index == 0 for s in [root, *root.children])
+
+
+def test_too_many_panels_or_an_empty_control_are_refused():
+    with pytest.raises(ValueError, match="exceed the limit"):
+        W.what_if([("a", list("abcdefghijklm")), ("b", list("abcdefghijklm"))], str)
+    with pytest.raises(ValueError, match="every control needs options"):
+        W.what_if([("a", [])], str)
+
+
+def test_figure_html_embeds_a_png_with_caption():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    out = W.figure_html(fig, 'Traits of "A"', "One sentence.")
+    assert out.startswith('<img class="wb-widget-figure" src="data:image/png;base64,iVBOR')
+    assert 'alt="Traits of &quot;A&quot;"' in out and out.endswith('<p class="chart-caption">One sentence.</p>')
+    assert not plt.get_fignums(), "the figure is closed"
