@@ -200,7 +200,9 @@ def stage_mix(metrics: dict[str, dict]) -> pd.DataFrame | None:
         return None
     out = pd.DataFrame({pd.Timestamp(m["stages_before_date"]).strftime("%d %b %Y"): m["stages_before"],
                         pd.Timestamp(m["analysis_date"]).strftime("%d %b %Y"): m["stages"]}).fillna(0).astype(int)
-    return out.reindex([s for s in out.index if s != "not yet registered"])
+    from helpers.segmentation import STAGES
+
+    return out.reindex([s for s in STAGES if s in out.index and s != "not yet registered"])  # lifecycle order
 
 
 def plot_stage_mix(mix: pd.DataFrame):
