@@ -12,14 +12,14 @@ By default the pages are those of the tiny ``ci`` run; ``CIW_BROWSER_REPORTS=rep
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from helpers.reporting import chromium_sandbox_args, find_chromium
 from helpers.run import discover_notebooks
 
-CHROMIUM = os.environ.get("CIW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = find_chromium() or "/usr/bin/chromium"
 PAGES = ["index"] + [nb.stem for nb in discover_notebooks()]
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
@@ -49,9 +49,8 @@ def reports_dir(request) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_sandbox_args())
         yield b
         b.close()
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from helpers.parsing import EMAIL_RE
+
 # Providers that ignore "+tag" in the local part, and the ones that also ignore dots.
 PLUS_PROVIDERS = {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "icloud.com", "me.com",
                   "protonmail.com", "proton.me", "fastmail.com"}
@@ -28,7 +30,6 @@ DOT_PROVIDERS = {"gmail.com", "googlemail.com"}
 DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
 COUNTRY_CALLING_CODES = {"DE": "49", "AT": "43", "NL": "31", "FR": "33", "CH": "41", "BE": "32", "LU": "352",
                          "GB": "44", "IT": "39", "ES": "34", "DK": "45", "PL": "48"}
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 
 def normalise_email(email: str | None) -> str | None:
@@ -47,7 +48,7 @@ def normalise_email(email: str | None) -> str | None:
     if email is None or (not isinstance(email, str)) or not email.strip():
         return None
     e = email.strip().lower()
-    if not _EMAIL_RE.match(e):
+    if not EMAIL_RE.match(e):
         return None
     local, domain = e.rsplit("@", 1)
     domain = domain.rstrip(".")

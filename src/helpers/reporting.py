@@ -23,6 +23,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # A report must open quickly and survive an e-mail attachment limit; the runner warns and the tests fail above it.
 HTML_BUDGET_BYTES = 1_500_000
 MAX_TABLE_ROWS = 40  # show_table caps tables; no report dumps a full table
+PII_BANNER = "INTERNAL — contains personal data (pii: allow). Do not share outside the analytics team."
 REPORT_PACKAGES = ["ci-workbench", "pandas", "numpy", "scipy", "scikit-learn", "statsmodels", "seaborn", "matplotlib",
                    "nltk", "vaderSentiment", "papermill", "nbconvert", "ipywidgets", "duckdb", "pyarrow"]
 
@@ -107,11 +108,12 @@ def callout(text: str, kind: str = "info") -> None:
 # ---------------------------------------------------------------------------
 
 
-def write_metrics(step: str, metrics: dict, processed_dir: str | Path, headline: list[dict] | None = None) -> Path:
-    """Write ``<processed_dir>/metrics/<step>.json`` with free-form ``metrics`` and index ``headline`` KPIs."""
+def write_metrics(step: str, metrics: dict, processed_dir: str | Path) -> Path:
+    """Write ``<processed_dir>/metrics/<step>.json`` with free-form ``metrics``; :mod:`helpers.summary` builds the
+    headline of the summary and the index from them."""
     path = Path(processed_dir) / "metrics" / f"{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"step": step, "metrics": metrics, "headline": headline or []}
+    payload = {"step": step, "metrics": metrics}
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n", encoding="utf-8")
     return path
 
@@ -234,19 +236,22 @@ def find_chromium() -> str | None:
     return None
 
 
-def export_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None = None, timeout: int = 120) -> Path:
-    """Print an HTML report to PDF with headless Chromium (widgets get a few seconds to render first)."""
+def chromium_sandbox_args() -> list[str]:
+    """``--no-sandbox`` when running as root, where Chromium refuses to start with its sandbox."""
     import os
 
+    return ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+
+
+def export_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None = None, timeout: int = 120) -> Path:
+    """Print an HTML report to PDF with headless Chromium (widgets get a few seconds to render first)."""
     chromium = chromium or find_chromium()
     if not chromium:
         raise FileNotFoundError("PDF export needs Chromium (Debian/Ubuntu: apt-get install chromium) or CIW_CHROMIUM")
     pdf_path = Path(pdf_path)
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    args = [chromium, "--headless", "--disable-gpu", "--no-pdf-header-footer", "--virtual-time-budget=8000",
-            f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.insert(1, "--no-sandbox")  # Chromium refuses to start as root with its sandbox
+    args = [chromium, *chromium_sandbox_args(), "--headless", "--disable-gpu", "--no-pdf-header-footer",
+            "--virtual-time-budget=8000", f"--print-to-pdf={pdf_path}", Path(html_path).resolve().as_uri()]
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not pdf_path.exists():
         raise RuntimeError(f"Chromium could not print {html_path}: {done.stderr.strip()[-400:]}")
@@ -264,6 +269,11 @@ def notebook_title(nb_path: str | Path) -> str:
     return Path(nb_path).stem
 
 
+def summary_run(runs: list[dict]) -> dict | None:
+    """The run entry of the executive summary notebook (``NN_summary``) when it produced a report."""
+    return next((r for r in runs if r["name"].endswith("_summary") and r.get("html")), None)
+
+
 def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, dict], param_set: str,
                 pii_mode: str = "mask") -> Path:
     """Write ``reports/index.html``: headline KPIs from every step's metrics and a table of the reports.
@@ -277,7 +287,7 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
     css = (TEMPLATES_DIR / "workbench" / "workbench.css").read_text(encoding="utf-8")
     reports = {r["name"]: r["html"] for r in runs if r.get("html")}
     kpis = executive_kpis(metrics, link=lambda step: reports.get(step))
-    summary = next((r for r in runs if r["name"].endswith("_summary") and r.get("html")), None)
+    summary = summary_run(runs)
     landing = (f'<p class="wb-landing"><a href="{html.escape(summary["html"])}">Read the executive summary '
                "&rarr;</a></p>") if summary else ""
     rows = []
@@ -290,8 +300,7 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
                   "skipped": '<span class="wb-skipped">not run</span>'}.get(r["status"], html.escape(r["status"]))
         rows.append(f"<tr><td>{html.escape(r['name'])}</td><td>{link}</td><td>{status}</td>"
                     f"<td>{r.get('seconds', 0):.1f} s</td><td><code>{params}</code></td></tr>")
-    banner = ('<div class="wb-banner-pii">INTERNAL — contains personal data (pii: allow). '
-              "Do not share outside the analytics team.</div>") if pii_mode == "allow" else ""
+    banner = f'<div class="wb-banner-pii">{html.escape(PII_BANNER)}</div>' if pii_mode == "allow" else ""
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -129,7 +129,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     if pii_mode == "allow":
         say("NOTE: pii=allow: these reports show names and e-mails and are marked INTERNAL on every page.")
     stamp_base = {"git_commit": R.git_commit(), "packages": R.package_versions(), "param_set": param_set,
-                  "pii_mode": pii_mode}
+                  "pii_banner": R.PII_BANNER if pii_mode == "allow" else ""}
     runs, failed = [], False
     nav = [{"href": f"{p.stem}.html", "title": p.stem[:2]} for p in notebooks]
     say(f"Running {len(notebooks)} notebook(s) with parameter set '{param_set}' -> {reports_dir}")
@@ -180,7 +180,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         say("Run FAILED: see the notebook named above; reports that finished are kept.")
         return 1
     if pdf:
-        summary = next((r for r in runs if r["name"].endswith("_summary") and r.get("html")), None)
+        summary = R.summary_run(runs)
         if summary is None:
             say("PDF: no executive summary report to print (run notebook 07).")
             return 1

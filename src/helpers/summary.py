@@ -10,19 +10,11 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from helpers.reporting import fmt_number
+
 ACTIVE_STAGES = ["new", "trial", "active", "reactivated"]
 STEP_TITLES = {"02_cleaning": "cleaning", "03_segmentation": "segmentation", "04_clv": "CLV",
                "05_sentiment": "sentiment", "06_ab_test": "A/B tests"}
-
-
-def _money(value: float, currency: str) -> str:
-    """
-    >>> _money(2_730_008.9, "EUR"), _money(41_250, "EUR"), _money(87.5, "USD")
-    ('EUR 2.73 M', 'EUR 41,250', 'USD 87.50')
-    """
-    if abs(value) >= 1e6:
-        return f"{currency} {value / 1e6:.2f} M"
-    return f"{currency} {value:,.0f}" if abs(value) >= 1000 else f"{currency} {value:,.2f}"
 
 
 def _missing(label: str, step: str) -> dict:
@@ -54,8 +46,8 @@ def revenue_kpi(metrics: dict[str, dict]) -> dict:
     period = f" over the {months}-month window" if months else ""
     per_customer = m["net_revenue_eur"] / m["customers"] if m["customers"] else 0.0
     return {"label": "net revenue", "value": m["net_revenue_eur"], "unit": "EUR", "step": "02_cleaning",
-            "sentence": f"{_money(m['net_revenue_eur'], 'EUR')} net of returns and cancellations{period}, "
-                        f"{_money(per_customer, 'EUR')} per customer."}
+            "sentence": f"{fmt_number(m['net_revenue_eur'], 'EUR')} net of returns and cancellations{period}, "
+                        f"{fmt_number(per_customer, 'EUR')} per customer."}
 
 
 def active_kpi(metrics: dict[str, dict]) -> dict:
@@ -96,11 +88,11 @@ def clv_kpi(metrics: dict[str, dict]) -> dict:
         return _missing("predicted CLV", "04_clv")
     currency = m.get("currency", "EUR")
     d = m.get("clv_distribution") or {}
-    sentence = f"Today's customers are expected to bring {_money(m['clv_total'], currency)} over the next " \
+    sentence = f"Today's customers are expected to bring {fmt_number(m['clv_total'], currency)} over the next " \
                f"{m['horizon_days']} days"
     if d:
         sentence += (f"; the top 20% hold {d['top20_share']:.0%} of it, and the median customer is worth "
-                     f"{_money(d['median'], currency)}")
+                     f"{fmt_number(d['median'], currency)}")
     gini = m.get("gini_holdout")
     if gini is not None:
         quality = "well" if gini >= 0.6 else "moderately" if gini >= 0.4 else "poorly"

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import os
@@ -35,7 +36,7 @@ class NpmPackage:
     name: str
     version: str
     integrity: str  # the registry's ``dist.integrity`` (``npm view NAME@VERSION dist.integrity``)
-    files: tuple[str, ...]  # paths inside the tarball's ``package/`` folder; a trailing "*" takes a folder's files
+    files: tuple[str, ...]  # glob patterns of paths inside the tarball's ``package/`` folder
 
     @property
     def tarball_url(self) -> str:
@@ -79,15 +80,7 @@ def verify_integrity(data: bytes, integrity: str) -> None:
 
 
 def _wanted(member: str, patterns: tuple[str, ...]) -> bool:
-    rel = member.removeprefix("package/")
-    for pat in patterns:
-        if pat.endswith("*") or "*" in pat:
-            folder, _, suffix = pat.rpartition("/")
-            if rel.startswith(folder + "/") and "/" not in rel[len(folder) + 1:] and rel.endswith(suffix.lstrip("*")):
-                return True
-        elif rel == pat:
-            return True
-    return False
+    return any(fnmatch.fnmatchcase(member.removeprefix("package/"), pat) for pat in patterns)
 
 
 def unpack(tarball: bytes, package: NpmPackage, dest: Path) -> list[Path]:
