@@ -88,6 +88,7 @@ def default_segments(default_clean, default_360) -> dict:
 
 
 # Credentials the ci_run exports to the kernels; no report, executed notebook or output file may contain them.
+SMTP_SENDER = "alerts@workbench.invalid"
 SECRET_SENTINELS = {"CIW_SMTP_USER": "sentinel-user-5d1e", "CIW_SMTP_PASSWORD": "Sentinel-Pass-7f3a9c"}
 
 
@@ -105,6 +106,7 @@ def ci_run(tmp_path_factory):
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CIW_SMTP_HOST", "127.0.0.1")
+        mp.setenv("CIW_SMTP_SENDER", SMTP_SENDER)  # shows in the .eml files that the kernel read these settings
         for name, value in SECRET_SENTINELS.items():  # the secret_sentinels fixture hands them to the tests
             mp.setenv(name, value)
         code = run("ci", overrides=[f"data_dir={root / 'data'}"], reports_dir=root / "reports", out=out)
