@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m helpers.widget_assets fetch
+	$(BIN)/python -m helpers.reporting.widget_assets fetch
 	@touch $@
 
 install: $(STAMP) ## Create .venv, install the workbench with its dev tools and fetch the offline widget renderer
@@ -36,7 +36,7 @@ pdf: $(STAMP) ## Re-render the executive summary and print it to reports/summary
 	$(BIN)/python -m helpers.run --params $(PARAMS) --only 07 --pdf
 
 data: $(STAMP) ## Generate only the sample data into data/raw (and truth into data/truth)
-	$(BIN)/python -m helpers.synthetic
+	$(BIN)/python -m helpers.sample.synthetic
 
 lab: $(STAMP) ## Start JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/

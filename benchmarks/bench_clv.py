@@ -16,7 +16,7 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from helpers.clv import BetaGeoFitter, simulate_bgnbd
+from helpers.analysis.clv import BetaGeoFitter, simulate_bgnbd
 
 TRUE = {"r": 1.5, "alpha": 100.0, "a": 0.6, "b": 5.0}  # per day: a purchase every ~67 days on average
 N = 1_000_000

@@ -15,9 +15,12 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from helpers import cleaning, collection, identity, synthetic
-from helpers.catalog import load_catalog
-from helpers.paths import DataLayout
+from helpers.canonical import cleaning
+from helpers.canonical import collection
+from helpers.canonical import identity
+from helpers.sample import synthetic
+from helpers.sources.catalog import load_catalog
+from helpers.core.paths import DataLayout
 
 
 def best_of(fn, repeat: int = 5) -> tuple[float, object]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import sentiment, synthetic
+from helpers.analysis import sentiment
+from helpers.sample import synthetic
 
 
 def sample_sentences() -> list[str]:

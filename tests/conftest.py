@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import synthetic
-from helpers.paths import PROJECT_ROOT, DataLayout
+from helpers.sample import synthetic
+from helpers.core.paths import PROJECT_ROOT, DataLayout
 
 SMALL_N = 400
 
@@ -31,8 +31,10 @@ def default_clean(tmp_path_factory) -> dict:
     """The default sample (5,000 customers, seed 42) collected, cleaned and resolved with the package."""
     import pandas as pd
 
-    from helpers import cleaning, collection, identity
-    from helpers.catalog import load_catalog
+    from helpers.canonical import cleaning
+    from helpers.canonical import collection
+    from helpers.canonical import identity
+    from helpers.sources.catalog import load_catalog
 
     layout = DataLayout(tmp_path_factory.mktemp("default"))
     synthetic.generate(layout.raw, layout.truth)  # the defaults are the default data
@@ -55,7 +57,8 @@ def default_360(default_clean) -> dict:
     """The default sample's keyed tables and 360° table, built as step 02 builds them."""
     import pandas as pd
 
-    from helpers import cleaning, customer360
+    from helpers.canonical import cleaning
+    from helpers.canonical import customer360
 
     kept = {n: r.kept for n, r in default_clean["result"].sources.items()}
     orders, lines, returns = cleaning.build_transactions(kept["orders"], kept["order_lines"], kept["returns"],
@@ -70,8 +73,8 @@ def default_segments(default_clean, default_360) -> dict:
     """Step 03 with its default parameters on the default sample."""
     import pandas as pd
 
-    from helpers import segmentation as S
-    from helpers import truth
+    from helpers.analysis import segmentation as S
+    from helpers.analysis import truth
 
     c360, orders = default_360["c360"], default_360["tables"]["orders"]
     as_of = pd.Timestamp("2026-09-30")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.reporting import chromium_sandbox_args, find_chromium
+from helpers.reporting.pages import chromium_sandbox_args, find_chromium
 from helpers.run import discover_notebooks
 
 CHROMIUM = find_chromium() or "/usr/bin/chromium"
@@ -153,7 +153,7 @@ def test_index_links_every_report_and_the_summary(browser, reports_dir):
 def test_executive_summary_prints_to_pdf(reports_dir, tmp_path):
     import re
 
-    from helpers.reporting import export_pdf
+    from helpers.reporting.pages import export_pdf
 
     pdf = export_pdf(_path(reports_dir, "07_summary"), tmp_path / "summary.pdf", chromium=CHROMIUM).read_bytes()
     assert pdf.startswith(b"%PDF") and len(pdf) > 50_000

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from helpers import cleaning as CL
-from helpers.catalog import ColumnSpec, SourceSpec
-from helpers.dataio import load_source, read_csv
-from helpers.errors import SourceError
+from helpers.canonical import cleaning as CL
+from helpers.sources.catalog import ColumnSpec, SourceSpec
+from helpers.sources.dataio import load_source, read_csv
+from helpers.core.errors import SourceError
 
 AS_OF = pd.Timestamp("2026-09-30 23:59:59")
 
@@ -137,7 +137,7 @@ def test_stray_whitespace_and_case_are_accepted(tmp_path):
 
 
 def test_unreadable_jsonl_lines_are_quarantined_and_counted(tmp_path):
-    from helpers.dataio import read_jsonl
+    from helpers.sources.dataio import read_jsonl
 
     p = tmp_path / "ev.jsonl.gz"
     p.write_bytes(gzip.compress(b'{"event_id": "e1"}\n{"event_id": "e2"\n{"event_id": "e3"}\n'))

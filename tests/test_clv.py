@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.clv import BetaGeoFitter, GammaGammaFitter, TooFewRepeatCustomersError, rfm_summary
+from helpers.analysis.clv import BetaGeoFitter, GammaGammaFitter, TooFewRepeatCustomersError, rfm_summary
 
 CDNOW = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "raw" / "cdnow" / "CDNOW_sample.txt"
 
@@ -73,7 +73,7 @@ def test_same_day_purchases_count_once():
 def test_parameter_recovery_on_simulated_customers():
     """200,000 simulated customers (the large-data Newton path): every parameter within 3.5 standard errors
     of the truth and within 3% x sqrt(1,000,000 / 200,000) = 6.7%, the 1M benchmark's 3% scaled to this size."""
-    from helpers.clv import simulate_bgnbd
+    from helpers.analysis.clv import simulate_bgnbd
 
     true = {"r": 1.5, "alpha": 100.0, "a": 0.6, "b": 5.0}
     data = simulate_bgnbd(200_001, **true, seed=11)
@@ -86,7 +86,7 @@ def test_parameter_recovery_on_simulated_customers():
 
 
 def test_newton_path_agrees_with_the_quasi_newton_path():
-    from helpers.clv import _BGNBDObjective, _fit, simulate_bgnbd
+    from helpers.analysis.clv import _BGNBDObjective, _fit, simulate_bgnbd
 
     data = simulate_bgnbd(250_000, 0.8, 60.0, 0.9, 3.0, seed=3)
     x, t_x, T = (data[c].to_numpy() for c in ["frequency", "recency", "T"])
@@ -101,7 +101,7 @@ def test_newton_path_agrees_with_the_quasi_newton_path():
 
 
 def test_analytic_gradient_and_hessian_match_finite_differences():
-    from helpers.clv import _BGNBDObjective, simulate_bgnbd
+    from helpers.analysis.clv import _BGNBDObjective, simulate_bgnbd
 
     data = simulate_bgnbd(5_000, 1.2, 50.0, 0.7, 4.0, seed=5)
     obj = _BGNBDObjective(*(data[c].to_numpy() for c in ["frequency", "recency", "T"]), np.ones(5_000))
@@ -122,7 +122,7 @@ def test_analytic_gradient_and_hessian_match_finite_differences():
 
 
 def test_calibration_holdout_split_by_hand():
-    from helpers.clv_analysis import CLVData, calibration_holdout
+    from helpers.analysis.clv_analysis import CLVData, calibration_holdout
 
     tx = pd.DataFrame({"customer": ["a", "a", "a", "a", "b", "c"],
                        "date": pd.to_datetime(["2026-01-01", "2026-01-11", "2026-02-05", "2026-02-05",
@@ -138,7 +138,7 @@ def test_calibration_holdout_split_by_hand():
 
 def test_expected_purchases_since_first_matches_simulation():
     """E[X(t)] of FHL (2005) eq. 7 against the mean of 200,000 simulated customers observed for t days."""
-    from helpers.clv import simulate_bgnbd
+    from helpers.analysis.clv import simulate_bgnbd
 
     true = {"r": 1.2, "alpha": 80.0, "a": 0.7, "b": 3.5}
     m = BetaGeoFitter()
@@ -160,7 +160,7 @@ def test_median_time_to_next_purchase_is_a_median():
 
 
 def test_discounted_clv_by_hand():
-    from helpers.clv_analysis import predict_customers
+    from helpers.analysis.clv_analysis import predict_customers
 
     bg = BetaGeoFitter()
     bg.params_ = {"r": 1.0, "alpha": 50.0, "a": 0.5, "b": 3.0}
@@ -178,7 +178,7 @@ def test_discounted_clv_by_hand():
 
 
 def test_what_if_scenarios_match_the_prediction_and_the_explorer_shows_them():
-    from helpers.clv_analysis import clv_scenarios, predict_customers, what_if_explorer
+    from helpers.analysis.clv_analysis import clv_scenarios, predict_customers, what_if_explorer
 
     bg = BetaGeoFitter()
     bg.params_ = {"r": 1.0, "alpha": 50.0, "a": 0.5, "b": 3.0}
@@ -201,7 +201,7 @@ def test_what_if_scenarios_match_the_prediction_and_the_explorer_shows_them():
 
 
 def test_gini_and_deciles():
-    from helpers.clv_analysis import decile_table, normalized_gini
+    from helpers.analysis.clv_analysis import decile_table, normalized_gini
 
     rng = np.random.default_rng(0)
     actual = rng.gamma(0.5, 100, 5000)
@@ -214,7 +214,7 @@ def test_gini_and_deciles():
 
 
 def test_cdnow_validation_figures():
-    from helpers.clv_analysis import (calibration_holdout, cumulative_tracking, fit_models, load_cdnow,
+    from helpers.analysis.clv_analysis import (calibration_holdout, cumulative_tracking, fit_models, load_cdnow,
                                       tracking_errors)
 
     data = load_cdnow(CDNOW)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import experiments as E
+from helpers.analysis import experiments as E
 
 
 def test_conversion_test_matches_statsmodels():
@@ -167,7 +167,7 @@ def test_a_unit_listed_twice_is_a_clear_error():
 def test_planted_campaign_lifts_fall_inside_the_intervals(default_360, default_clean):
     """The sample's subject-line (open +15%) and send-time (evening click +25%) tests: the true lifts planted by
     the generator lie inside the 95% CIs, and the analysis reports them."""
-    from helpers import truth
+    from helpers.analysis import truth
 
     tables = default_360["tables"]
     spec = truth.read_truth(default_clean["layout"].truth)["experiments"]

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import identity as ID
-from helpers.synthetic import phone_variant
+from helpers.canonical import identity as ID
+from helpers.sample.synthetic import phone_variant
 
 local_part = st.from_regex(r"[a-z][a-z0-9]{1,10}(\.[a-z0-9]{1,6})?", fullmatch=True)
 domains = st.sampled_from(["gmail.com", "web.de", "outlook.com", "gmx.de", "orange.fr", "icloud.com"])

@@ -8,13 +8,13 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from helpers.catalog import ColumnSpec, SourceSpec, load_catalog
-from helpers.collection import collect
-from helpers.dataio import (load_source, read_csv, read_excel_source, read_jsonl, read_parquet_source,
+from helpers.sources.catalog import ColumnSpec, SourceSpec, load_catalog
+from helpers.canonical.collection import collect
+from helpers.sources.dataio import (load_source, read_csv, read_excel_source, read_jsonl, read_parquet_source,
                             read_sql_source, redact_url, resolve_db_url)
-from helpers.errors import SourceError
-from helpers.parsing import parse_bool, parse_datetime, parse_number
-from helpers.validation import raise_first, type_source
+from helpers.core.errors import SourceError
+from helpers.sources.parsing import parse_bool, parse_datetime, parse_number
+from helpers.canonical.validation import raise_first, type_source
 
 AS_OF = pd.Timestamp("2026-09-30 23:59:59")
 

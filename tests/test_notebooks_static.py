@@ -53,7 +53,7 @@ def test_no_network_calls_in_the_package(project_root):
     for pattern in ["nltk.download(", "urlopen(", "requests.get(", "hf_hub", "from_pretrained(", "urllib.request"]:
         assert pattern not in src, pattern
     assert "widget_assets.fetch" not in src and "import fetch" not in src
-    installer = (project_root / "src" / "helpers" / "widget_assets.py").read_text()
+    installer = (project_root / "src" / "helpers" / "reporting" / "widget_assets.py").read_text()
     assert installer.count("urlopen(") == 1 and "def fetch(" in installer
 
 

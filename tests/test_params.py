@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import params as P
-from helpers.errors import ParameterError
+from helpers.core.errors import ParameterError
 from helpers.run import declared_parameters, discover_notebooks
 
 DECLARED = {

@@ -10,10 +10,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import privacy as P
-from helpers.parsing import EMAIL_RE
+from helpers.reporting import privacy as P
+from helpers.core.model import EMAIL_RE
 from helpers.run import run
-from helpers.synthetic import FIRST_NAMES, LAST_NAMES, phone_variant
+from helpers.sample.synthetic import FIRST_NAMES, LAST_NAMES, phone_variant
 
 
 # ---------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_html_has_charts_captions_and_stamp(ci_run):
 
 
 def test_every_page_keeps_to_the_size_budget_and_shows_no_full_table(ci_run):
-    from helpers.reporting import HTML_BUDGET_BYTES, MAX_TABLE_ROWS
+    from helpers.reporting.pages import HTML_BUDGET_BYTES, MAX_TABLE_ROWS
 
     _, root, _ = ci_run
     pages = list((root / "reports" / "html").glob("*.html")) + [root / "reports" / "index.html"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import segmentation as S
+from helpers.analysis import segmentation as S
 
 
 def _orders(rows: list[tuple[str, str, float]], cancelled: tuple[int, ...] = ()) -> pd.DataFrame:

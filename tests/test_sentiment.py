@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import alerts
-from helpers import sentiment as S
+from helpers.reporting import alerts
+from helpers.analysis import sentiment as S
 
 
 def test_gold_set_macro_f1_and_hard_cases():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import summary as SUM
+from helpers.reporting import summary as SUM
 
 METRICS = {
     "01_collection": {"metrics": {"months": 24}},

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import synthetic
-from helpers.paths import DataLayout
+from helpers.sample import synthetic
+from helpers.core.paths import DataLayout
 
 
 def _digest(folder):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import widgets as W
+from helpers.core import widgets as W
 
 
 def test_each_panel_is_rendered_from_its_own_choice_and_linked_to_its_level():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from helpers.errors import ParameterError
-from helpers.paths import PARAMS_DIR
-from helpers.privacy import PII_MODES
+from helpers.core.errors import ParameterError
+from helpers.core.paths import PARAMS_DIR
+from helpers.reporting.privacy import PII_MODES
 
 # Parameter names and values that look like credentials are refused: secrets come from the environment.
 SECRET_NAME = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key)", re.I)
@@ -30,14 +30,16 @@ def load_param_set(name_or_path: str, params_dir: Path = PARAMS_DIR) -> dict:
         known = ", ".join(sorted(p.stem for p in params_dir.glob("*.yaml"))) or "none"
         raise ParameterError(f"parameter set {name_or_path!r} not found at {path}; known sets: {known}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = set(raw) - {"extends", "common", "notebooks", "description"}
+    unknown = set(raw) - {"extends", "common", "notebooks", "description", "reports_dir"}
     if unknown:
         raise ParameterError(f"{path.name}: unknown top-level key(s) {sorted(unknown)}; expected common, notebooks, "
-                             "extends, description")
+                             "extends, description, reports_dir")
     base = {"common": {}, "notebooks": {}}
     if raw.get("extends"):
         base = load_param_set(raw["extends"], params_dir)
     merged = {"common": {**base["common"], **(raw.get("common") or {})}, "notebooks": dict(base["notebooks"])}
+    if raw.get("reports_dir") or base.get("reports_dir"):
+        merged["reports_dir"] = raw.get("reports_dir") or base.get("reports_dir")
     for nb, values in (raw.get("notebooks") or {}).items():
         merged["notebooks"][nb] = {**merged["notebooks"].get(nb, {}), **(values or {})}
     return merged

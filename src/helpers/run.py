@@ -25,8 +25,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from helpers.errors import ParameterError
-from helpers.paths import NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, resolve
+from helpers.core.errors import ParameterError
+from helpers.core.paths import NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, resolve
 
 
 def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -78,16 +78,16 @@ def _with_earlier_reports(runs: list[dict], all_notebooks: list[Path], reports_d
 
 
 def run(param_set: str = "default", overrides: list[str] | None = None, only: list[str] | None = None,
-        reports_dir: str | Path = REPORTS_DIR, notebooks_dir: Path = NOTEBOOKS_DIR, params_dir: Path = PARAMS_DIR,
+        reports_dir: str | Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR, params_dir: Path = PARAMS_DIR,
         out=sys.stdout, pdf: bool = False) -> int:
     """Run the notebooks; return the process exit code (0 ok, 1 a notebook failed, 2 bad parameters)."""
     import papermill
 
     from helpers import params as P
-    from helpers import reporting as R
-    from helpers import widget_assets
+    from helpers.reporting import pages as R
+    from helpers.reporting.index import build_index
+    from helpers.reporting import widget_assets
 
-    reports_dir = resolve(reports_dir)
 
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
@@ -116,13 +116,14 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     except ParameterError as exc:
         say(f"Parameter error: {exc}")
         return 2
+    reports_dir = resolve(reports_dir or pset.get("reports_dir") or REPORTS_DIR)
 
     executed_dir, html_dir = reports_dir / "executed", reports_dir / "html"
     executed_dir.mkdir(parents=True, exist_ok=True)
     html_dir.mkdir(parents=True, exist_ok=True)
     if widget_assets.copy_to(reports_dir) is None:
         say(f"Warning: the widget renderer is not installed ({widget_assets.assets_dir()}), so explorers will be "
-            "blank in the HTML. Run `make install` or `python -m helpers.widget_assets fetch` once.")
+            "blank in the HTML. Run `make install` or `python -m helpers.reporting.widget_assets fetch` once.")
     data_dir = resolve(pset["common"].get("data_dir", "data"))
     # One notebook showing identities makes the whole run internal: every page of it carries the banner.
     pii_mode = "allow" if any(v.get("pii") == "allow" for v in resolved.values()) else "mask"
@@ -149,6 +150,16 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
                                        cwd=str(notebooks_dir), progress_bar=False, log_output=False,
                                        report_mode=False)
         except papermill.PapermillExecutionError as exc:
+            if exc.ename == "StepSkipped":
+                seconds = time.perf_counter() - t0
+                entry.update(status="skipped", reason=str(exc.evalue), seconds=seconds)
+                stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}",
+                         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                         "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav}
+                R.export_html(executed, html_dir / f"{name}.html", stamp)
+                entry["html"] = f"html/{name}.html"
+                say(f"    skipped: {exc.evalue}")
+                continue
             entry.update(status="failed", seconds=time.perf_counter() - t0)
             say(f"    FAILED in {_fail_location(exc, executed)}: {exc.ename}: {exc.evalue}")
             say(f"    the executed notebook with the traceback is {executed}")
@@ -172,7 +183,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     n_ok = sum(r["status"] == "ok" for r in runs)
     runs = _with_earlier_reports(runs, all_notebooks, reports_dir)
     metrics = R.read_metrics(data_dir / "processed")
-    index = R.build_index(reports_dir, runs, metrics, param_set, pii_mode)
+    index = build_index(reports_dir, runs, metrics, param_set, pii_mode)
     (reports_dir / "run.json").write_text(json.dumps({"param_set": param_set, "runs": runs}, indent=2, default=str)
                                           + "\n", encoding="utf-8")
     say(f"Index: {index}")
@@ -208,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter for every notebook, or NN_name.KEY=VALUE for one")
     parser.add_argument("--only", action="append", metavar="NN", help="run only notebook number NN (repeatable)")
-    parser.add_argument("--reports-dir", default=str(REPORTS_DIR), help="where to write the reports")
+    parser.add_argument("--reports-dir", default=None,
+                        help="where to write the reports (default: the parameter set's reports_dir, else reports/)")
     parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, then exit")
     parser.add_argument("--pdf", action="store_true",
                         help="also print the executive summary to reports/summary.pdf with headless Chromium")

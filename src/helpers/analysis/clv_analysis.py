@@ -1,0 +1,726 @@
+"""CLV analysis around the models in :mod:`helpers.clv`: data preparation, validation, predictions, cohorts.
+
+Time is measured in days for the workbench's data and in weeks for CDNOW (as in the paper); every function
+takes the unit from its input.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.analysis.clv import (BetaGeoFitter, GammaGammaFitter, NBDFitter, dropout_sentence,  # noqa: F401
+                                  dropout_test, rfm_summary)
+from helpers.core.fmt import fmt_money
+from helpers.canonical.transactions import purchases
+
+#: Fader, Hardie & Lee (2005), Table 1 and text: BG/NBD on the CDNOW 1/10 sample, 39-week calibration period.
+CDNOW_PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "log_likelihood": -9582.4}
+CDNOW_CALIBRATION_END = pd.Timestamp("1997-09-30")
+CDNOW_OBSERVATION_END = pd.Timestamp("1998-06-30")
+
+
+@dataclass
+class CLVData:
+    """A transaction log (``customer``, ``date``, ``value``) with its calibration/holdout split."""
+
+    name: str
+    transactions: pd.DataFrame
+    calibration_end: pd.Timestamp
+    observation_end: pd.Timestamp
+    unit: str  # "D" or "W"
+    workbench: bool = False  # the workbench's own cleaned orders (customer keys, personas available)
+    currency: str = ""
+
+    @property
+    def unit_name(self) -> str:
+        return "days" if self.unit == "D" else "weeks"
+
+    @property
+    def unit_days(self) -> float:
+        return 1.0 if self.unit == "D" else 7.0
+
+
+def load_cdnow(path: str | Path) -> CLVData:
+    """The CDNOW 1/10 sample (Fader & Hardie): customer id, date, number of CDs, dollar value."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the CDNOW sample is missing; it ships in data/raw/cdnow/")
+    raw = pd.read_csv(path, sep=r"\s+", header=None, names=["master_id", "id", "date", "cds", "dollars"],
+                      dtype={"date": str, "id": str})
+    tx = pd.DataFrame({"customer": raw["id"], "date": pd.to_datetime(raw["date"], format="%Y%m%d"),
+                       "value": raw["dollars"].astype(float)})
+    return CLVData("CDNOW sample", tx, CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END, "W", currency="USD")
+
+
+def from_orders(orders: pd.DataFrame, window_end: pd.Timestamp, holdout_days: int, name: str = "workbench orders",
+                currency: str = "") -> CLVData:
+    """The workbench's purchases (net of refunds, in the reporting currency) as a transaction log, split
+    ``holdout_days`` before the end of the window."""
+    done = purchases(orders)
+    tx = pd.DataFrame({"customer": done["customer_key"].astype(str), "date": done["order_date"],
+                       "value": done["net"].astype(float)})
+    end = pd.Timestamp(window_end).normalize()
+    return CLVData(name, tx.reset_index(drop=True), end - pd.Timedelta(days=holdout_days), end, "D", True, currency)
+
+
+def calibration_holdout(data: CLVData) -> pd.DataFrame:
+    """Calibration summary (``frequency``, ``recency``, ``T``, ``monetary_value``) of customers whose first
+    purchase falls in the calibration period, plus their holdout purchases (distinct purchase days),
+    holdout value and the holdout duration."""
+    tx = data.transactions
+    cal = rfm_summary(tx, "customer", "date", "value", data.calibration_end, unit=data.unit)
+    later = tx[(tx["date"].dt.normalize() > data.calibration_end.normalize())
+               & (tx["date"].dt.normalize() <= data.observation_end.normalize())]
+    later = later[later["customer"].isin(cal.index)]
+    days = later.assign(day=later["date"].dt.normalize()).groupby(["customer", "day"])["value"].sum().reset_index()
+    g = days.groupby("customer")
+    cal["frequency_holdout"] = g.size().reindex(cal.index).fillna(0).astype(int)
+    cal["value_holdout"] = g["value"].sum().reindex(cal.index).fillna(0.0)
+    cal["duration_holdout"] = (data.observation_end.normalize() - data.calibration_end.normalize()).days / \
+        data.unit_days
+    return cal
+
+
+def fit_models(summary: pd.DataFrame, dropout: bool | None = None) -> tuple[BetaGeoFitter, GammaGammaFitter]:
+    """The purchase model (BG/NBD, or the no-dropout NBD when ``dropout`` is False, or when it is None and
+    :func:`~helpers.analysis.clv.dropout_test` finds no dropout) and Gamma-Gamma on repeat customers' mean
+    spend."""
+    x, tx, T = summary["frequency"], summary["recency"], summary["T"]
+    bg = BetaGeoFitter().fit(x, tx, T)
+    if dropout is None:
+        dropout = dropout_test(summary, bg)["identified"]
+    model = bg if dropout else NBDFitter().fit(x, tx, T)
+    gg = GammaGammaFitter().fit(summary["frequency"], summary["monetary_value"].clip(lower=0))
+    return model, gg
+
+
+def parameter_table(bg: BetaGeoFitter, gg: GammaGammaFitter, published: dict | None = None) -> pd.DataFrame:
+    """Fitted parameters with standard errors (and published values when given)."""
+    name = "NBD (no dropout)" if isinstance(bg, NBDFitter) else "BG/NBD"
+    rows = [{"model": name, "parameter": k, "estimate": v, "std_error": bg.standard_errors_[k]}
+            for k, v in bg.params_.items()]
+    rows.append({"model": name, "parameter": "log-likelihood", "estimate": bg.log_likelihood_,
+                 "std_error": np.nan})
+    rows += [{"model": "Gamma-Gamma", "parameter": {"v": "γ"}.get(k, k), "estimate": v,
+              "std_error": gg.standard_errors_[k]} for k, v in gg.params_.items()]
+    rows.append({"model": "Gamma-Gamma", "parameter": "log-likelihood", "estimate": gg.log_likelihood_,
+                 "std_error": np.nan})
+    out = pd.DataFrame(rows)
+    if published:
+        key = {"log-likelihood": "log_likelihood"}
+        out["published"] = [published.get(key.get(p, p)) if m == "BG/NBD" else np.nan
+                            for m, p in zip(out["model"], out["parameter"])]
+    out["parameter"] = out["parameter"].replace({"alpha": "α"})
+    return out
+
+
+def holdout_by_frequency(ch: pd.DataFrame, bg: BetaGeoFitter, cap: int = 7) -> pd.DataFrame:
+    """Mean actual vs predicted holdout purchases by calibration frequency (the paper's Figure 4)."""
+    pred = bg.conditional_expected_purchases(ch["duration_holdout"].iloc[0], ch["frequency"], ch["recency"],
+                                             ch["T"])
+    bucket = ch["frequency"].clip(upper=cap).astype(int)
+    t = pd.DataFrame({"bucket": bucket, "actual": ch["frequency_holdout"], "predicted": pred})
+    out = t.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"),
+                                  predicted=("predicted", "mean")).reset_index()
+    out["label"] = [f"{b}+" if b == cap else str(b) for b in out["bucket"]]
+    return out[["label", "customers", "actual", "predicted"]].rename(columns={"label": "calibration_repeats"})
+
+
+def cumulative_tracking(data: CLVData, ch: pd.DataFrame, bg: BetaGeoFitter, points: int = 80) -> pd.DataFrame:
+    """Cumulative repeat transactions of the calibration cohort over calendar time: actual vs model."""
+    tx = data.transactions[data.transactions["customer"].isin(ch.index)]
+    days = tx.assign(day=tx["date"].dt.normalize())[["customer", "day"]].drop_duplicates()
+    first = days.groupby("customer")["day"].min()
+    repeat_days = days[days["day"] > days["customer"].map(first)]
+    start = first.min()
+    grid = pd.date_range(start, data.observation_end.normalize(), periods=points)
+    actual = np.searchsorted(np.sort(repeat_days["day"].to_numpy()), grid.to_numpy(), side="right")
+    first_units = ((first - start).dt.days / data.unit_days).to_numpy()
+    predicted = []
+    for g in grid:
+        t = np.clip((g - start).days / data.unit_days - first_units, 0, None)
+        predicted.append(float(np.sum(bg.expected_purchases_since_first(t))))
+    return pd.DataFrame({"date": grid, "actual": actual.astype(float), "predicted": predicted})
+
+
+def tracking_errors(track: pd.DataFrame, calibration_end: pd.Timestamp) -> dict[str, float]:
+    """Relative error (%) of the predicted cumulative repeat transactions at the end of calibration and holdout."""
+    cal = track[track["date"] <= calibration_end].iloc[-1]
+    end = track.iloc[-1]
+    hold_actual = end["actual"] - cal["actual"]
+    hold_pred = end["predicted"] - cal["predicted"]
+    return {"calibration_pct": 100 * (cal["predicted"] / cal["actual"] - 1),
+            "holdout_pct": 100 * (hold_pred / hold_actual - 1) if hold_actual else float("nan")}
+
+
+def normalized_gini(actual, predicted) -> float:
+    """Gini of ``actual`` ordered by ``predicted``, divided by the Gini of the perfect order (1 = perfect ranking,
+    0 = random).
+
+    >>> normalized_gini([0, 0, 1, 5], [0.1, 0.2, 0.3, 0.9])
+    1.0
+    """
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+
+    def gini(order_by):
+        order = np.lexsort((np.arange(len(actual)), -order_by))
+        cum = np.cumsum(actual[order]) / actual.sum()
+        return float(np.sum(cum - np.arange(1, len(actual) + 1) / len(actual)) / len(actual))
+
+    return gini(predicted) / gini(actual)
+
+
+def decile_table(actual, predicted) -> pd.DataFrame:
+    """Customers in deciles of ``predicted`` (10 = highest): share of the actual total and mean actual vs predicted."""
+    df = pd.DataFrame({"actual": np.asarray(actual, dtype=float), "predicted": np.asarray(predicted, dtype=float)})
+    df["decile"] = 10 - pd.qcut(df["predicted"].rank(method="first", ascending=False), 10, labels=False)
+    out = df.groupby("decile").agg(customers=("actual", "size"), mean_predicted=("predicted", "mean"),
+                                   mean_actual=("actual", "mean"), total_actual=("actual", "sum")).reset_index()
+    out["share_of_actual"] = out["total_actual"] / out["total_actual"].sum()
+    return out.drop(columns="total_actual")
+
+
+def predict_customers(summary: pd.DataFrame, bg: BetaGeoFitter, gg: GammaGammaFitter, as_of: pd.Timestamp,
+                      unit_days: float, forecast_days: int, horizon_days: int, annual_discount_rate: float,
+                      profit_margin: float, step_days: int = 30) -> pd.DataFrame:
+    """Per customer: expected purchases in the next ``forecast_days``, P(alive), expected next order date,
+    expected spend per order and discounted CLV over ``horizon_days``.
+
+    CLV = margin × expected spend per order × Σ_k (expected purchases in step k) / (1 + rate)^(k·step/365),
+    with monthly steps, so purchases later in the horizon count less.
+    """
+    x, tx, T = summary["frequency"], summary["recency"], summary["T"]
+    out = pd.DataFrame(index=summary.index)
+    out["p_alive"] = bg.p_alive(x, tx, T)
+    out["expected_purchases"] = bg.conditional_expected_purchases(forecast_days / unit_days, x, tx, T)
+    wait = bg.median_time_to_next_purchase(x, tx, T) * unit_days
+    out["next_order_date"] = (pd.Timestamp(as_of).normalize() + pd.to_timedelta(np.round(wait), unit="D"))
+    out["expected_spend_per_order"] = gg.conditional_expected_average_profit(x, summary["monetary_value"])
+    steps, per_step = _purchases_per_step(bg, summary, unit_days, horizon_days, step_days)
+    out["expected_purchases_horizon"] = per_step.sum(axis=1)
+    out["clv"] = profit_margin * out["expected_spend_per_order"].to_numpy() * (per_step @ _discount(steps,
+                                                                                                    annual_discount_rate))
+    return out
+
+
+def _purchases_per_step(bg: BetaGeoFitter, summary: pd.DataFrame, unit_days: float, horizon_days: int,
+                        step_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step ends in days (the last one cut at the horizon) and expected purchases in each step, per customer."""
+    x, tx, T = summary["frequency"], summary["recency"], summary["T"]
+    steps = np.arange(step_days, horizon_days + step_days, step_days)
+    steps[-1] = min(steps[-1], horizon_days)
+    cum = np.column_stack([bg.conditional_expected_purchases(s / unit_days, x, tx, T) for s in steps])
+    return steps, np.diff(np.column_stack([np.zeros(len(x)), cum]), axis=1)
+
+
+def _discount(steps: np.ndarray, annual_rate: float) -> np.ndarray:
+    return (1 + annual_rate) ** (-(steps / 365.0))
+
+
+def clv_scenarios(summary: pd.DataFrame, bg: BetaGeoFitter, gg: GammaGammaFitter, unit_days: float,
+                  horizons_days: list[int], annual_rates: list[float], step_days: int = 30) -> pd.DataFrame:
+    """Revenue CLV (margin 1) per customer for every horizon × annual discount rate, computed as in
+    :func:`predict_customers`. Columns are a MultiIndex ``(horizon_days, annual_rate)``."""
+    spend = np.asarray(gg.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"]))
+    cols = {}
+    for h in horizons_days:
+        steps, per_step = _purchases_per_step(bg, summary, unit_days, h, step_days)
+        for r in annual_rates:
+            cols[(h, r)] = spend * (per_step @ _discount(steps, r))
+    out = pd.DataFrame(cols, index=summary.index)
+    out.columns.names = ["horizon_days", "annual_rate"]
+    return out
+
+
+def what_if_explorer(scenarios: pd.DataFrame, groups: pd.Series | None, margins: list[float], currency: str,
+                     start: tuple[int, float, float] | None = None):
+    """Sliders for horizon, discount rate and margin showing the customer base's value and, when ``groups`` (e.g.
+    personas per customer) is given, its split by group. Every answer is precomputed (see helpers.widgets).
+    ``start`` = (horizon days, rate, margin) the sliders open at: the report's own assumptions."""
+    from helpers.core.widgets import what_if
+
+    horizons = sorted(scenarios.columns.get_level_values(0).unique())
+    rates = sorted(scenarios.columns.get_level_values(1).unique())
+    labels = {"h": {f"{h // 30} months" if h % 365 else f"{h // 365} year{'s' if h > 365 else ''}": h
+                    for h in horizons},
+              "r": {f"{r:.0%}": r for r in rates}, "m": {f"{m:.0%}": m for m in margins}}
+
+    def render(choice: tuple[str, str, str]) -> str:
+        h, r, m = labels["h"][choice[0]], labels["r"][choice[1]], labels["m"][choice[2]]
+        value = scenarios[(h, r)] * m
+        text = (f"<p>Over the next <strong>{choice[0]}</strong>, discounting at <strong>{choice[1]}</strong> a year "
+                f"and counting <strong>{choice[2]}</strong> of revenue as profit, today's customers are worth "
+                f"<strong>{html.escape(fmt_money(value.sum(), currency))}</strong> "
+                f"({html.escape(fmt_money(value.mean(), currency))} per customer).</p>")
+        if groups is None:
+            return text
+        by = value.groupby(groups.reindex(value.index)).agg(["size", "sum", "mean"]).sort_values("sum",
+                                                                                                   ascending=False)
+        rows = "".join(f"<tr><td>{html.escape(str(g))}</td><td>{int(n):,}</td>"
+                       f"<td>{html.escape(fmt_money(total, currency))}</td>"
+                       f"<td>{html.escape(fmt_money(mean, currency))}</td><td>{total / value.sum():.0%}</td></tr>"
+                       for g, (n, total, mean) in by.iterrows())
+        return (text + f'<table class="wb-table"><tr><th>{html.escape(str(groups.name or "group"))}</th>'
+                f"<th>customers</th><th>value</th><th>per customer</th><th>share</th></tr>{rows}</table>")
+
+    opening = None
+    if start:
+        inverse = [{v: k for k, v in labels[c].items()} for c in ("h", "r", "m")]
+        opening = [inv.get(v) for inv, v in zip(inverse, start)]
+    return what_if([("Horizon", list(labels["h"])), ("Discount rate", list(labels["r"])),
+                    ("Profit margin", list(labels["m"]))], render, kind="slider", start=opening)
+
+
+def cohort_matrices(data: CLVData, max_periods: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly acquisition cohorts: share of the cohort buying in each month since the first purchase, and
+    cumulative value per cohort customer."""
+    tx = data.transactions
+    first = tx.groupby("customer")["date"].min().dt.to_period("M")
+    t = tx.assign(cohort=tx["customer"].map(first), month=tx["date"].dt.to_period("M"))
+    t["period"] = (t["month"] - t["cohort"]).apply(lambda d: d.n)
+    t = t[t["period"] < max_periods]
+    size = first.value_counts().sort_index()
+    active = t.groupby(["cohort", "period"])["customer"].nunique().unstack(fill_value=0)
+    retention = active.div(size.reindex(active.index), axis=0)
+    value = t.groupby(["cohort", "period"])["value"].sum().unstack(fill_value=0).cumsum(axis=1)
+    value = value.div(size.reindex(value.index), axis=0)
+    # Cells a cohort cannot have reached yet stay empty.
+    last = data.observation_end.to_period("M")
+    for c in retention.index:
+        too_late = [p for p in retention.columns if (c + p) > last]
+        retention.loc[c, too_late] = np.nan
+        value.loc[c, too_late] = np.nan
+    retention.index = retention.index.astype(str)
+    value.index = value.index.astype(str)
+    return retention, value
+
+
+def churn_comparison(flags: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise agreement (share of customers classified alike) and Cohen's kappa between churn definitions."""
+    from sklearn.metrics import cohen_kappa_score
+
+    rows = []
+    cols = list(flags.columns)
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            rows.append({"definition A": a, "definition B": b, "agreement": float((flags[a] == flags[b]).mean()),
+                         "kappa": float(cohen_kappa_score(flags[a], flags[b])),
+                         "A only": int((flags[a] & ~flags[b]).sum()), "B only": int((~flags[a] & flags[b]).sum())})
+    return pd.DataFrame(rows)
+
+
+def churn_sentence(flags: pd.DataFrame, table: pd.DataFrame) -> str:
+    shares = flags.mean()
+    worst = table.sort_values("agreement").iloc[0]
+    return (f"The definitions call {', '.join(f'{v:.0%} ({k})' for k, v in shares.items())} of buyers churned. "
+            f"They disagree most between '{worst['definition A']}' and '{worst['definition B']}' "
+            f"({worst['agreement']:.0%} agreement): {worst['A only']:,} customers are churned only by the first and "
+            f"{worst['B only']:,} only by the second. P(alive) adapts to each customer's own buying rhythm — a "
+            "frequent buyer silent for two months is likely gone, an occasional one is not — which a fixed "
+            "inactivity threshold cannot do.")
+
+
+def recovered_vs_true(full: pd.DataFrame, planted: pd.Series, truth_segments: dict) -> pd.DataFrame:
+    """BG/NBD fitted separately to each planted segment's customers (``full``: the whole-period summary), next to
+    the generator's parameters."""
+    rows = []
+    seg = planted.reindex(full.index)
+    for name, spec in truth_segments.items():
+        part = full[seg == name]
+        if (part["frequency"] > 0).sum() < 20:
+            continue
+        m = BetaGeoFitter().fit(part["frequency"], part["recency"], part["T"])
+        for p in BetaGeoFitter.names:
+            est, se, true = m.params_[p], m.standard_errors_[p], float(spec[p])
+            rows.append({"segment": name, "customers": len(part), "parameter": p, "true": true, "estimate": est,
+                         "std_error": se, "z": (est - true) / se if se > 0 else np.nan,
+                         "relative_error": est / true - 1})
+        e, t = m.params_, {k: float(spec[k]) for k in BetaGeoFitter.names}
+        for label, f in [("mean rate r/α", lambda q: q["r"] / q["alpha"]),
+                         ("mean dropout a/(a+b)", lambda q: q["a"] / (q["a"] + q["b"]))]:
+            rows.append({"segment": name, "customers": len(part), "parameter": label, "true": f(t),
+                         "estimate": f(e), "std_error": np.nan, "z": np.nan, "relative_error": f(e) / f(t) - 1})
+    return pd.DataFrame(rows)
+
+
+def recovery_sentence(table: pd.DataFrame) -> str:
+    """Plain-language summary of :func:`recovered_vs_true`."""
+    derived = table[table["parameter"].str.startswith("mean")]
+    rate = derived[derived["parameter"].str.contains("rate")]["relative_error"].abs().max()
+    drop = derived[derived["parameter"].str.contains("dropout")]["relative_error"].abs().max()
+    return (f"Per planted segment, the mean purchase rate is recovered within {rate:.0%} and the mean dropout "
+            f"probability within {drop:.0%}. a and b individually are only weakly identified from two years of "
+            "history (the likelihood has a long ridge along which their ratio is fixed), so their separate "
+            "estimates and Hessian standard errors can be far off; compare the means, which drive the predictions.")
+
+
+# ---------------------------------------------------------------------------
+# Charts and captions
+# ---------------------------------------------------------------------------
+
+
+def plot_holdout_by_frequency(table: pd.DataFrame, unit_name: str, holdout: float):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(table))
+    ax.plot(x, table["actual"], marker="o", color=PALETTE[0], label="actual")
+    ax.plot(x, table["predicted"], marker="s", ls="--", color=PALETTE[1], label="BG/NBD prediction")
+    ax.set_xticks(x, table["calibration_repeats"])
+    ax.legend()
+    label(ax, f"Holdout purchases by calibration behaviour ({holdout:.0f} {unit_name} holdout)",
+          "Repeat purchases in the calibration period", "Mean purchases in the holdout period")
+    return fig
+
+
+def holdout_caption(table: pd.DataFrame) -> str:
+    err = (table["predicted"] - table["actual"]).abs() / table["actual"].replace(0, np.nan)
+    w = table["customers"] / table["customers"].sum()
+    return (f"Predicted and actual holdout purchases follow each other across calibration frequencies: the "
+            f"customer-weighted mean absolute error is {float((err * w).sum() / w[err.notna()].sum()):.0%} "
+            f"of the actual per group.")
+
+
+def plot_tracking(track: pd.DataFrame, calibration_end: pd.Timestamp, errors: dict):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, thousands
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(track["date"], track["actual"], color=PALETTE[0], lw=2, label="actual")
+    ax.plot(track["date"], track["predicted"], color=PALETTE[1], lw=2, ls="--", label="BG/NBD")
+    ax.axvline(calibration_end, color="grey", ls=":")
+    ax.text(calibration_end, ax.get_ylim()[1] * 0.05, " end of calibration", fontsize=10)
+    thousands(ax)
+    ax.legend(loc="upper left")
+    label(ax, f"Cumulative repeat transactions (error: calibration {errors['calibration_pct']:+.1f}%, holdout "
+              f"{errors['holdout_pct']:+.1f}%)", "Date", "Repeat transactions (cumulative)")
+    return fig
+
+
+def tracking_caption(errors: dict) -> str:
+    return (f"The model tracks the cohort's repeat purchases over time; at the end of calibration it is off by "
+            f"{errors['calibration_pct']:+.1f}%, and over the holdout period it predicts "
+            f"{errors['holdout_pct']:+.1f}% of what actually happened.")
+
+
+def plot_deciles(table: pd.DataFrame, what: str):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, percent
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.bar(table["decile"].astype(str), table["share_of_actual"], color=PALETTE[0])
+    ax.axhline(0.1, color="grey", ls="--")
+    ax.text(0, 0.105, " random ranking", fontsize=10)
+    percent(ax)
+    label(ax, f"Share of actual {what} by decile of predicted value", "Decile of predicted value (10 = top)",
+          f"Share of all actual {what} (%)")
+    return fig
+
+
+def decile_caption(table: pd.DataFrame, gini: float, what: str) -> str:
+    top = table.set_index("decile")["share_of_actual"]
+    return (f"The 10% of customers the model ranks highest brought {top.get(10, 0):.0%} of the actual {what} "
+            f"in the holdout period, the bottom half {top.reindex(range(1, 6)).sum():.0%}; normalised Gini "
+            f"{gini:.2f} (1 = perfect ranking, 0 = random).")
+
+
+def plot_cohorts(matrix: pd.DataFrame, title: str, fmt: str, cbar: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(matrix) + 2))
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="Blues", ax=ax, cbar_kws={"label": cbar},
+                annot_kws={"fontsize": 8})
+    ax.set_title(title)
+    ax.set_xlabel("Months since first purchase")
+    ax.set_ylabel("Cohort (month of first purchase)")
+    return fig
+
+
+def plot_clv_by(table: pd.DataFrame, by: str, currency: str = ""):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+
+    t = table.sort_values("mean_clv")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.6))
+    ax.barh(t[by].astype(str), t["mean_clv"], color=PALETTE[0], label="predicted CLV")
+    ax.scatter(t["mean_historical"], t[by].astype(str), color=PALETTE[1], zorder=3, label="historical value")
+    ax.legend(loc="lower right")
+    label(ax, f"Customer value by {by.replace('_', ' ')}", f"{currency} per customer".strip(), "")
+    return fig
+
+
+def clv_by(pred: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Customers, mean and total predicted CLV, mean historical value and P(alive) per group in column ``by``."""
+    g = pred.dropna(subset=[by]).groupby(by)
+    out = pd.DataFrame({"customers": g.size(), "mean_clv": g["clv"].mean(), "total_clv": g["clv"].sum(),
+                        "mean_historical": g["historical_value"].mean(), "mean_p_alive": g["p_alive"].mean()})
+    out["clv_share"] = out["total_clv"] / out["total_clv"].sum()
+    return out.sort_values("mean_clv", ascending=False).reset_index()
+
+
+DATASETS = ("orders", "cdnow")
+
+
+def load_data(dataset: str, processed_dir: Path, window_end: str, holdout_days: int, cdnow_file: Path,
+              name: str = "workbench orders", currency: str = "") -> CLVData:
+    """The transaction log to model: ``"orders"`` (the workbench's cleaned orders, whatever the data set) or
+    ``"cdnow"`` (the CDNOW sample, to compare with the published estimates)."""
+    if dataset == "cdnow":
+        return load_cdnow(cdnow_file)
+    if dataset == "orders":
+        from helpers.core.tables import load_table
+
+        orders = load_table(Path(processed_dir) / "clean" / "orders.parquet", "02_cleaning")
+        return from_orders(orders, pd.Timestamp(window_end), holdout_days, name, currency)
+    raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+
+
+def customer_frame(pred: pd.DataFrame, data: CLVData, processed_dir: Path) -> pd.DataFrame:
+    """Predictions with historical value and, for the workbench's data, the pseudonymous id and the segments
+    from step 03 (when it has run). Customer ids of other data sets are shown as they are."""
+    out = pred.copy()
+    out["historical_value"] = data.transactions.groupby("customer")["value"].sum().reindex(out.index)
+    out["customer_id"] = out.index.astype(str)
+    c360 = Path(processed_dir) / "customer_360.parquet"
+    if data.workbench and c360.exists():
+        ids = pd.read_parquet(c360, columns=["customer_key", "customer_pseudo_id"]).set_index("customer_key")
+        out["customer_id"] = ids["customer_pseudo_id"].reindex(out.index).to_numpy()
+        seg_path = Path(processed_dir) / "segments.parquet"
+        if seg_path.exists():
+            seg = pd.read_parquet(seg_path).set_index("customer_key")
+            for col in ["persona", "rfm_segment", "lifecycle_stage"]:
+                out[col] = seg[col].reindex(out.index).to_numpy()
+    return out
+
+
+def top_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` customers with the highest predicted CLV, by pseudonymous id only."""
+    cols = ["customer_id", "clv", "historical_value", "p_alive", "expected_purchases", "next_order_date"]
+    cols += [c for c in ["persona"] if c in frame]
+    return frame.sort_values("clv", ascending=False).head(n)[cols].reset_index(drop=True)
+
+
+def churn_flags(frame: pd.DataFrame, full_summary: pd.DataFrame, churn_days: int | None, unit_days: float
+                ) -> pd.DataFrame | None:
+    """Churned yes/no per repeat-capable buyer under three definitions; ``None`` without step 03's segments."""
+    if "rfm_segment" not in frame or churn_days is None:
+        return None
+    silent_days = (full_summary["T"] - full_summary["recency"]) * unit_days
+    return pd.DataFrame({
+        f"no order for > {churn_days} days": silent_days.reindex(frame.index) > churn_days,
+        "RFM Lost/Hibernating": frame["rfm_segment"].isin(["Lost", "Hibernating"]),
+        "P(alive) < 0.5": frame["p_alive"] < 0.5,
+    })
+
+
+def plot_clv_distribution(frame: pd.DataFrame, currency: str):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, percent
+
+    v = np.sort(frame["clv"].to_numpy())[::-1]
+    share = np.cumsum(v) / v.sum()
+    pop = np.arange(1, len(v) + 1) / len(v)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(pop, share, color=PALETTE[0], lw=2)
+    ax.plot([0, 1], [0, 1], color="grey", ls="--")
+    percent(ax, "x")
+    percent(ax)
+    label(ax, "How concentrated is future value?", "Customers, ranked by predicted CLV (%)",
+          f"Share of total predicted CLV ({currency}) (%)")
+    return fig
+
+
+def clv_distribution(clv: pd.Series) -> dict[str, float]:
+    """Total, mean, median, 90th/99th percentile of predicted CLV and the share the top 20% of customers hold.
+
+    >>> clv_distribution(pd.Series([0.0, 0, 0, 0, 10]))["top20_share"]
+    1.0
+    """
+    v = np.sort(clv.to_numpy(dtype=float))[::-1]
+    return {"total": float(v.sum()), "mean": float(v.mean()), "median": float(np.median(v)),
+            "p90": float(np.quantile(v, 0.9)), "p99": float(np.quantile(v, 0.99)),
+            "top20_share": float(v[: max(1, len(v) // 5)].sum() / v.sum()) if v.sum() else 0.0}
+
+
+def concentration_caption(frame: pd.DataFrame, horizon_days: int) -> str:
+    top = clv_distribution(frame["clv"])["top20_share"]
+    return (f"The top 20% of customers hold {top:.0%} of the value expected over the next {horizon_days} days; "
+            "retention effort pays most there.")
+
+
+
+
+# ---------------------------------------------------------------------------
+# The whole step, for notebook 04
+# ---------------------------------------------------------------------------
+
+MIN_REPEAT_CUSTOMERS = 20  # fewer repeat buyers in the calibration period: no model is worth fitting
+
+
+@dataclass
+class CLVResult:
+    """Everything report 04 shows, computed once by :func:`analyse`."""
+
+    data: CLVData
+    ch: pd.DataFrame  # calibration summary with holdout actuals
+    dropout: dict  # dropout_test on the whole period
+    model_cal: object
+    gg_cal: GammaGammaFitter
+    full: pd.DataFrame  # whole-period summary
+    model: object
+    gg: GammaGammaFitter
+    frame: pd.DataFrame  # per-customer predictions (+ ids, segments)
+    by_freq: pd.DataFrame
+    track: pd.DataFrame
+    errors: dict
+    gini: float
+    deciles: pd.DataFrame
+
+    @property
+    def identified(self) -> bool:
+        return bool(self.dropout["identified"])
+
+
+def too_few_repeaters(data: CLVData) -> str:
+    """Why the data cannot support a CLV model, or "" when it can."""
+    ch = rfm_summary(data.transactions, "customer", "date", "value", data.calibration_end, unit=data.unit)
+    repeaters = int((ch["frequency"] > 0).sum())
+    if repeaters < MIN_REPEAT_CUSTOMERS:
+        return (f"only {repeaters} customer(s) bought more than once before {data.calibration_end:%d %b %Y}; a "
+                f"repeat-purchase model needs at least {MIN_REPEAT_CUSTOMERS}, so predicted CLV is not computed. "
+                "Historical value per customer is in report 03.")
+    return ""
+
+
+def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days: int, annual_discount_rate: float,
+            profit_margin: float) -> CLVResult:
+    """Fit on the calibration period and check against the holdout; test for dropout; refit on everything and
+    predict every customer's purchases, P(alive), next order date and discounted CLV."""
+    ch = calibration_holdout(data)
+    full = rfm_summary(data.transactions, "customer", "date", "value", data.observation_end, unit=data.unit)
+    dropout = dropout_test(full)
+    model_cal, gg_cal = fit_models(ch, dropout["identified"])
+    model, gg = fit_models(full, dropout["identified"])
+    by_freq = holdout_by_frequency(ch, model_cal)
+    track = cumulative_tracking(data, ch, model_cal)
+    errors = tracking_errors(track, data.calibration_end)
+    duration = ch["duration_holdout"].iloc[0]
+    predicted_value = model_cal.conditional_expected_purchases(duration, ch["frequency"], ch["recency"], ch["T"]) * \
+        gg_cal.conditional_expected_average_profit(ch["frequency"], ch["monetary_value"])
+    gini = normalized_gini(ch["value_holdout"], predicted_value) if ch["value_holdout"].sum() > 0 else float("nan")
+    deciles = decile_table(ch["value_holdout"], predicted_value)
+    pred = predict_customers(full, model, gg, data.observation_end, data.unit_days, forecast_days, horizon_days,
+                             annual_discount_rate, profit_margin)
+    if not dropout["identified"]:
+        pred["p_alive"] = np.nan  # not identified: a column of ones would read as "everyone is still a customer"
+    frame = customer_frame(pred, data, processed_dir)
+    return CLVResult(data, ch, dropout, model_cal, gg_cal, full, model, gg, frame, by_freq, track, errors, gini,
+                     deciles)
+
+
+def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
+    """Two to four sentences answering the page's question, with the money figures."""
+    from helpers.core.fmt import fmt_money
+
+    cur = res.data.currency
+    f = res.frame
+    d = clv_distribution(f["clv"])
+    out = [f"Today's {len(f):,} customers are expected to bring **{fmt_money(d['total'], cur)}** over the next "
+           f"{horizon_days} days; the top 20% hold {d['top20_share']:.0%} of it and the median customer is worth "
+           f"{fmt_money(d['median'], cur)}."]
+    if res.identified:
+        likely = int((f["p_alive"] >= 0.5).sum())
+        out.append(f"{likely:,} customers ({likely / len(f):.0%}) are probably still customers (P(alive) ≥ 50%); "
+                   f"{fmt_money(f.loc[f['p_alive'] < 0.5, 'historical_value'].sum(), cur)} of past revenue came from "
+                   "customers who have probably left.")
+    else:
+        out.append("The data show no sign of customers leaving for good, so the forecast assumes they stay and only "
+                   "buy at different rates; P(alive) is not reported (see 'How we know').")
+    quality = "well" if res.gini >= 0.6 else "moderately" if res.gini >= 0.4 else "poorly"
+    if not np.isnan(res.gini):
+        out.append(f"Checked on the last {(res.data.observation_end - res.data.calibration_end).days} days, held "
+                   f"out of the fit, the model ranked customers {quality} (Gini {res.gini:.2f}; 1 = perfect) and "
+                   f"missed total repeat purchases by {res.errors['holdout_pct']:+.0f}%.")
+    return out
+
+
+def step_metrics(res: CLVResult, horizon_days: int, dataset: str, recovery: pd.DataFrame | None) -> dict:
+    f = res.frame
+    m = {"dataset": dataset, "currency": res.data.currency, "model": "BG/NBD" if res.identified else "NBD",
+         "dropout_identified": res.identified, "dropout_test": {k: v for k, v in res.dropout.items()
+                                                                if k not in ("bgnbd", "nbd")},
+         "calibration_parameters": dict(res.model_cal.params_), "gamma_gamma_calibration": dict(res.gg_cal.params_),
+         "log_likelihood_calibration": res.model_cal.log_likelihood_, "tracking_error_pct": res.errors,
+         "gini_holdout": res.gini, "clv_total": float(f["clv"].sum()), "clv_distribution": clv_distribution(f["clv"]),
+         "historical_total": float(f["historical_value"].sum()), "customers_modelled": len(f),
+         "likely_active": int((f["p_alive"] >= 0.5).sum()) if res.identified else None,
+         "horizon_days": horizon_days,
+         "recovery_max_rel_error_means": float(recovery.loc[recovery["parameter"].str.startswith("mean"),
+                                                            "relative_error"].abs().max())
+         if recovery is not None else None}
+    return m
+
+
+def value_kpis(res: CLVResult, horizon_days: int, forecast_days: int) -> list[dict]:
+    f, cur = res.frame, res.data.currency
+    kpis = [{"label": f"predicted value, next {horizon_days} days", "value": fmt_money(f["clv"].sum(), cur)},
+            {"label": "historical value to date", "value": fmt_money(f["historical_value"].sum(), cur)},
+            {"label": f"orders expected in {forecast_days} days", "value": int(round(f["expected_purchases"].sum()))}]
+    if res.identified:
+        kpis.insert(2, {"label": "customers probably still active (P(alive) ≥ 50%)",
+                        "value": int((f["p_alive"] >= 0.5).sum())})
+    return kpis
+
+
+def clv_by_display(table: pd.DataFrame, currency: str) -> pd.DataFrame:
+    by = table.columns[0]
+    return pd.DataFrame({by: table[by], "customers": table["customers"],
+                         "predicted CLV per customer": table["mean_clv"].map(lambda v: fmt_money(v, currency)),
+                         "predicted CLV in total": table["total_clv"].map(lambda v: fmt_money(v, currency)),
+                         "share of predicted CLV": table["clv_share"].map(lambda v: f"{v:.0%}"),
+                         "historical value per customer": table["mean_historical"].map(lambda v: fmt_money(v, currency))})
+
+
+def clv_by_caption(table: pd.DataFrame, currency: str, horizon_days: int) -> str:
+    top = table.iloc[0]
+    by = table.columns[0]
+    return (f"{top[by]} are worth the most per customer ({fmt_money(top['mean_clv'], currency)} expected over "
+            f"{horizon_days} days) and hold {top['clv_share']:.0%} of all predicted value.")
+
+
+def retention_caption(retention: pd.DataFrame) -> str:
+    if retention.shape[1] < 2 or retention.empty:
+        return "Too few months of history to show how cohorts return."
+    m1 = retention.iloc[:, 1].dropna()
+    return (f"Each row is the customers who first bought in that month; on average {m1.mean():.0%} of a cohort buys "
+            "again in the month after its first purchase, and later columns show how many keep coming back.")
+
+
+def churn_days_from_step03(processed_dir: Path) -> int | None:
+    """The churn threshold report 03 used (None when it has not run)."""
+    import json
+
+    path = Path(processed_dir) / "metrics" / "03_segmentation.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("metrics", {}).get("thresholds", {}).get("churn_days")
+
+
+def save_outputs(res: CLVResult, processed_dir: Path, dataset: str) -> None:
+    """``clv.parquet`` (the workbench's customers) or ``clv_<dataset>.parquet`` (another data set)."""
+    from helpers.core.tables import save_table
+
+    out = res.frame.drop(columns=["customer_id"]).reset_index(names="customer")
+    save_table(out, Path(processed_dir) / ("clv.parquet" if dataset == "orders" else f"clv_{dataset}.parquet"))

@@ -1,0 +1,644 @@
+"""Sentiment and text analytics on reviews, survey comments and support tickets, fully offline.
+
+Sentiment uses VADER through the ``vaderSentiment`` package rather than NLTK's wrapper: the package ships its
+lexicon and an emoji lexicon inside the wheel (no NLTK data download, which cannot work offline and fails
+silently), it scores emoji, and it is faster. Documents are split into sentences with a regular expression (no
+punkt model needed) and the sentence compound scores are averaged: scoring a long review as one string saturates
+(most get |compound| >= 0.9), while the average keeps "good delivery. bad fit." near neutral.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.safety import mask_pii  # excerpts and topic examples are masked
+
+NEGATIVE_BELOW = -0.05  # VADER's standard thresholds on the compound score
+POSITIVE_ABOVE = 0.05
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text``: split after ., !, ? or … followed by whitespace, and at line breaks.
+
+    >>> split_sentences("Fast delivery! The fit is not great... Returned it.\\nWould not buy again")
+    ['Fast delivery!', 'The fit is not great...', 'Returned it.', 'Would not buy again']
+    >>> split_sentences("Price was 9.99 EUR. Fine.")
+    ['Price was 9.99 EUR.', 'Fine.']
+    """
+    if not isinstance(text, str):
+        return []
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+class SentenceScorer:
+    """VADER compound scores per sentence, with a cache: feedback repeats the same short sentences a lot."""
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._vader = SentimentIntensityAnalyzer()
+        self._cache: dict[str, float] = {}
+
+    def sentence(self, s: str) -> float:
+        score = self._cache.get(s)
+        if score is None:
+            score = self._cache[s] = float(self._vader.polarity_scores(s)["compound"])
+        return score
+
+    def document(self, text: str) -> tuple[float, int]:
+        """Mean sentence compound score and the number of sentences (NaN, 0 for empty text)."""
+        sentences = split_sentences(text)
+        if not sentences:
+            return float("nan"), 0
+        return float(np.mean([self.sentence(s) for s in sentences])), len(sentences)
+
+    def whole(self, text: str) -> float:
+        """Compound score of the whole text at once (for comparison only)."""
+        return float(self._vader.polarity_scores(text)["compound"])
+
+
+def label(compound: pd.Series | np.ndarray) -> np.ndarray:
+    """negative / neutral / positive from compound scores with VADER's ±0.05 thresholds."""
+    c = np.asarray(compound, dtype=float)
+    return np.where(c > POSITIVE_ABOVE, "positive", np.where(c < NEGATIVE_BELOW, "negative", "neutral"))
+
+
+def score(texts: pd.Series, scorer: SentenceScorer | None = None) -> pd.DataFrame:
+    """Sentence-averaged compound score, label and sentence count of each text."""
+    scorer = scorer or SentenceScorer()
+    pairs = [scorer.document(t) for t in texts.fillna("")]
+    out = pd.DataFrame(pairs, columns=["compound", "sentences"], index=texts.index)
+    out["sentiment"] = label(out["compound"])
+    out.loc[out["sentences"] == 0, "sentiment"] = pd.NA
+    return out
+
+
+def gold_set() -> pd.DataFrame:
+    """The hand-labelled sentences shipped with the package (negation, intensifiers, "but" clauses, emoji)."""
+    with resources.files("helpers").joinpath("resources/sentiment_gold.csv").open(encoding="utf-8") as fh:
+        return pd.read_csv(fh)
+
+
+def evaluate(true: pd.Series, predicted: pd.Series, compound: pd.Series | None = None,
+             rating: pd.Series | None = None) -> dict:
+    """Macro-F1 and accuracy of labels; Spearman correlation of the compound score with a rating if given."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import accuracy_score, f1_score
+
+    ok = true.notna() & predicted.notna()
+    out = {"n": int(ok.sum()), "macro_f1": float(f1_score(true[ok], predicted[ok], average="macro")),
+           "accuracy": float(accuracy_score(true[ok], predicted[ok]))}
+    if compound is not None and rating is not None:
+        m = compound.notna() & rating.notna()
+        out["spearman"] = float(spearmanr(compound[m], rating[m].astype(float)).statistic)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Feedback table
+# ---------------------------------------------------------------------------
+
+
+def feedback_table(feedback: pd.DataFrame, products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The canonical feedback table prepared for text analytics: channel, id, customer_key, date, text (title and
+    body joined), stars, NPS, CSAT, product category and ticket topic."""
+    f = feedback
+    col = lambda name: f[name] if name in f else pd.Series(pd.NA, index=f.index)  # noqa: E731
+    title, body = col("title").astype("string"), col("text").astype("string")
+    text = (title.fillna("") + ". " + body.fillna("")).str.strip(". ").replace("", pd.NA)
+    out = pd.DataFrame({
+        "channel": col("channel").astype("string").fillna("feedback"), "id": col("feedback_id").astype("string"),
+        "customer_key": col("customer_key").astype("string"), "created_at": pd.to_datetime(col("created_at")),
+        "text": text, "body": body, "stars": pd.to_numeric(col("stars")).astype("Float64"),
+        "nps": pd.to_numeric(col("nps")).astype("Float64"), "csat": pd.to_numeric(col("csat")).astype("Float64"),
+        "product_id": col("product_id").astype("string"), "ticket_topic": col("topic").astype("string"),
+        "language": col("language").astype("string")})
+    out["category"] = out["product_id"].map(products.set_index("product_id")["category"]) \
+        if products is not None and "category" in products else pd.NA
+    out["month"] = out["created_at"].dt.to_period("M").dt.to_timestamp()
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Text analytics
+# ---------------------------------------------------------------------------
+
+NEGATIONS = {"no", "not", "nor", "never", "cannot", "nothing", "none", "nobody", "neither", "without", "hardly"}
+
+
+def stop_words() -> list[str]:
+    """scikit-learn's English stop words minus negations ("not good" must stay "not good")."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(set(ENGLISH_STOP_WORDS) - NEGATIONS)
+
+
+_TOKEN = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
+
+
+def top_terms(texts: pd.Series, ngram_range: tuple[int, int] = (1, 1), n: int = 15) -> pd.DataFrame:
+    """Most frequent terms or n-grams (document frequency) with the negation-keeping stop-word list."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    docs = texts.dropna().str.replace("n't", " not", regex=False)
+    vec = CountVectorizer(stop_words=stop_words(), ngram_range=ngram_range, token_pattern=_TOKEN, binary=True,
+                          min_df=2)
+    X = vec.fit_transform(docs)
+    counts = np.asarray(X.sum(axis=0)).ravel()
+    order = np.argsort(-counts, kind="stable")[:n]
+    terms = vec.get_feature_names_out()[order]
+    return pd.DataFrame({"term": terms, "documents": counts[order], "share": counts[order] / X.shape[0]})
+
+
+#: Readable topic names: a topic takes the name whose keywords best match its top words.
+TOPIC_NAMES: dict[str, set[str]] = {
+    "Delivery": {"delivery", "delivered", "shipping", "arrived", "parcel", "package", "courier", "late", "quick",
+                 "fast", "days", "dispatch"},
+    "Returns and refunds": {"return", "returns", "returned", "refund", "label", "exchange", "money", "back"},
+    "Fit and size": {"size", "fit", "fits", "small", "large", "tight", "sizing", "runs"},
+    "Product quality": {"quality", "material", "fabric", "stitching", "broke", "broken", "cheap", "durable",
+                        "product", "colour", "color"},
+    "Price and value": {"price", "value", "expensive", "cheap", "discount", "worth", "deal", "offer"},
+    "Customer service": {"agent", "support", "service", "helpful", "unhelpful", "reply", "answer", "team", "chat",
+                         "reach", "friendly"},
+    "App and website": {"app", "website", "checkout", "crash", "crashing", "login", "page", "site"},
+}
+
+
+def topic_model(texts: pd.Series, n_topics: int = 6, seed: int = 0, n_words: int = 8):
+    """NMF topics on TF-IDF: returns (document-topic weights, topic table with top words and a readable name)."""
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = texts.fillna("").str.replace("n't", " not", regex=False)
+    vec = TfidfVectorizer(stop_words=stop_words(), token_pattern=_TOKEN, min_df=3, max_df=0.5, sublinear_tf=True)
+    X = vec.fit_transform(docs)
+    nmf = NMF(n_components=n_topics, init="nndsvda", random_state=seed, max_iter=500)
+    W = nmf.fit_transform(X)
+    words = vec.get_feature_names_out()
+    rows, used = [], set()
+    for k, comp in enumerate(nmf.components_):
+        top = [str(w) for w in words[np.argsort(-comp)[:n_words]]]
+        scores = {name: len(keys & set(top[:5])) * 2 + len(keys & set(top)) for name, keys in TOPIC_NAMES.items()}
+        best = max(scores, key=lambda k_: (scores[k_], k_ not in used))
+        name = best if scores[best] > 0 and best not in used else " / ".join(top[:2])
+        used.add(name)
+        rows.append({"topic": k, "name": name, "top_words": ", ".join(top)})
+    weights = pd.DataFrame(W, index=texts.index, columns=[r["name"] for r in rows])
+    return weights, pd.DataFrame(rows)
+
+
+def dominant_topic(weights: pd.DataFrame, min_weight: float = 1e-6) -> pd.Series:
+    """The strongest topic of each document (missing when a document matches no topic)."""
+    top = weights.idxmax(axis=1)
+    return top.where(weights.max(axis=1) > min_weight)
+
+
+def topic_examples(feedback: pd.DataFrame, weights: pd.DataFrame, n: int = 2) -> pd.DataFrame:
+    """The ``n`` most typical texts of each topic (PII masked)."""
+    rows = []
+    for name in weights.columns:
+        idx = weights[name].sort_values(ascending=False).index[:n]
+        for i in idx:
+            rows.append({"topic": name, "example": mask_pii(str(feedback.at[i, "text"]))[:160]})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# NPS, CSAT, drivers
+# ---------------------------------------------------------------------------
+
+
+def nps_with_se(scores: pd.Series) -> dict:
+    """NPS (−100..100) with its standard error 100·√((p + d − (p − d)²)/n).
+
+    >>> r = nps_with_se(pd.Series([10] * 50 + [8] * 30 + [3] * 20))
+    >>> round(r["nps"], 1), round(r["se"], 2)
+    (30.0, 7.81)
+    """
+    s = pd.Series(scores).dropna().astype(float)
+    n = len(s)
+    if n == 0:
+        return {"n": 0, "nps": float("nan"), "se": float("nan"), "promoters": float("nan"),
+                "detractors": float("nan")}
+    p, d = float((s >= 9).mean()), float((s <= 6).mean())
+    return {"n": n, "nps": 100 * (p - d), "se": 100 * float(np.sqrt((p + d - (p - d) ** 2) / n)),
+            "promoters": p, "detractors": d}
+
+
+def nps_by(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """NPS with standard error and 95% interval per group."""
+    rows = []
+    for name, g in frame.dropna(subset=["nps"]).groupby(by):
+        r = nps_with_se(g["nps"])
+        rows.append({by: name, **r, "ci_low": r["nps"] - 1.96 * r["se"], "ci_high": r["nps"] + 1.96 * r["se"]})
+    return pd.DataFrame(rows)
+
+
+def csat(stars: pd.Series) -> float:
+    """Customer satisfaction: share of 4- and 5-star ratings."""
+    s = pd.Series(stars).dropna().astype(float)
+    return float((s >= 4).mean()) if len(s) else float("nan")
+
+
+def relative_weights(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """Johnson's (2000) relative weights: each predictor's share of R², robust to correlated predictors.
+
+    The predictors are replaced by their closest orthogonal counterparts Z = X R^-1/2; y is regressed on Z, and
+    each predictor gets Σ_k Λ_jk² β_k², where Λ = R^1/2 relates Z back to X. The weights sum to the R² of the
+    ordinary regression.
+    """
+    data = pd.concat([X, y.rename("_y")], axis=1).dropna()
+    Xs = data[X.columns].astype(float)
+    keep = Xs.std() > 0
+    Xs = Xs.loc[:, keep]
+    R = np.corrcoef(Xs.to_numpy(), rowvar=False)
+    rxy = np.array([np.corrcoef(Xs[c], data["_y"].astype(float))[0, 1] for c in Xs.columns])
+    evals, evecs = np.linalg.eigh(R)
+    evals = np.clip(evals, 1e-12, None)
+    lam = evecs @ np.diag(np.sqrt(evals)) @ evecs.T
+    beta = np.linalg.solve(lam, rxy)
+    raw = (lam**2) @ (beta**2)
+    out = pd.DataFrame({"driver": Xs.columns, "raw_weight": raw})
+    out["share_of_r2"] = out["raw_weight"] / raw.sum()
+    out.attrs["r2"] = float(raw.sum())
+    return out.sort_values("raw_weight", ascending=False).reset_index(drop=True)
+
+
+def review_drivers(reviews: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
+    """Key drivers of the star rating: topic weights, text length and a mention of returns, with Johnson's
+    relative weights as importance and the mean sentiment where the driver applies as performance."""
+    mentions_return = reviews["text"].str.contains("return", case=False)
+    X = weights.loc[reviews.index].assign(long_text=reviews["sentences"].clip(upper=6),
+                                          mentions_return=mentions_return.astype(int))
+    drivers = relative_weights(X, reviews["stars"].astype(float))
+    performance = reviews.groupby("topic")["compound"].mean()
+    performance["long_text"] = reviews["compound"].mean()
+    performance["mentions_return"] = reviews.loc[mentions_return, "compound"].mean()
+    drivers["performance"] = drivers["driver"].map(performance)
+    return drivers
+
+
+def plot_quadrant(drivers: pd.DataFrame):
+    """Importance (share of explained variance) × performance (mean sentiment when mentioned)."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, percent
+
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    ax.scatter(drivers["share_of_r2"], drivers["performance"], s=90, color=PALETTE[0])
+    for _, r in drivers.iterrows():
+        ax.annotate(r["driver"], (r["share_of_r2"], r["performance"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=10)
+    ax.axvline(drivers["share_of_r2"].median(), color="grey", ls="--", lw=1)
+    ax.axhline(drivers["performance"].median(), color="grey", ls="--", lw=1)
+    ymin, ymax = ax.get_ylim()
+    xmax = ax.get_xlim()[1]
+    ax.text(xmax, ymin, "fix first: important, poorly rated ", ha="right", va="bottom", fontsize=9, color=PALETTE[3])
+    ax.text(xmax, ymax, "keep up: important, well rated ", ha="right", va="top", fontsize=9, color=PALETTE[2])
+    percent(ax, "x")
+    label(ax, "Key drivers of satisfaction", "Importance: share of explained variance in the score (%)",
+          "Performance: mean sentiment when mentioned (−1 to 1)")
+    return fig
+
+
+def quadrant_caption(drivers: pd.DataFrame) -> str:
+    imp = drivers["share_of_r2"] >= drivers["share_of_r2"].median()
+    low = drivers["performance"] < drivers["performance"].median()
+    fix = drivers[imp & low].sort_values("share_of_r2", ascending=False)["driver"].tolist()
+    r2 = drivers.attrs.get("r2", float("nan"))
+    return (f"Topics and attributes explain {r2:.0%} of the variation in the score; "
+            + (f"{', '.join(fix)} matter most and are rated worst, so they are the first things to fix."
+               if fix else "no important driver is rated below the median."))
+
+
+# ---------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------
+
+
+def plot_distribution(scored: pd.DataFrame):
+    """Share of negative, neutral and positive feedback per channel."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, percent
+
+    tab = pd.crosstab(scored["channel"], scored["sentiment"], normalize="index").reindex(
+        columns=["negative", "neutral", "positive"], fill_value=0)
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    left = np.zeros(len(tab))
+    for col, color in zip(tab.columns, [PALETTE[1], "#8c8c8c", PALETTE[0]]):
+        ax.barh(tab.index, tab[col], left=left, color=color, label=col)
+        for y, (l_, v) in enumerate(zip(left, tab[col])):
+            if v > 0.06:
+                ax.text(l_ + v / 2, y, f"{v:.0%}", ha="center", va="center", fontsize=10, color="white")
+        left += tab[col].to_numpy()
+    percent(ax, "x")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+    label(ax, "How customers feel, by channel", "Share of texts (%)", "")
+    return fig
+
+
+def distribution_caption(scored: pd.DataFrame) -> str:
+    neg = scored.groupby("channel")["sentiment"].apply(lambda s: (s == "negative").mean())
+    return (f"{neg.idxmax().capitalize()}s are the most negative channel ({neg.max():.0%} negative), "
+            f"{neg.idxmin()}s the least ({neg.min():.0%}); tickets are naturally skewed towards problems.")
+
+
+def plot_trend(scored: pd.DataFrame):
+    """Monthly mean sentiment per channel."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import label
+
+    m = scored.dropna(subset=["compound"]).groupby(["month", "channel"])["compound"].agg(["mean", "size"])
+    m = m[m["size"] >= 5]["mean"].unstack()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for col in m.columns:
+        ax.plot(m.index, m[col], marker="o", ms=3, label=col)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.legend()
+    label(ax, "Sentiment over time", "Month", "Mean sentiment (−1 to 1)")
+    return fig
+
+
+def trend_caption(scored: pd.DataFrame) -> str:
+    s = scored.dropna(subset=["compound"]).set_index("created_at").sort_index()["compound"]
+    half = len(s) // 2
+    first, last = s.iloc[:half].mean(), s.iloc[half:].mean()
+    direction = "improved" if last > first + 0.02 else "worsened" if last < first - 0.02 else "stayed level"
+    return (f"Average sentiment {direction} between the first and second half of the period "
+            f"({first:+.2f} → {last:+.2f}); months with fewer than five texts are not shown.")
+
+
+def plot_bars(table: pd.DataFrame, by: str, value: str, title: str, xlabel: str, err: str | None = None):
+    """Horizontal bars of ``value`` per ``by`` (with ± ``err`` if given)."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+
+    t = table.sort_values(value)
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(t) + 1.6))
+    ax.barh(t[by].astype(str), t[value], xerr=t[err] if err else None, color=PALETTE[0], capsize=4)
+    ax.axvline(0, color="black", lw=0.8)
+    label(ax, title, xlabel, "")
+    return fig
+
+
+def topic_sentiment(feedback: pd.DataFrame) -> pd.DataFrame:
+    """Topic × sentiment: share of each label per dominant topic, with counts and mean score."""
+    t = feedback.dropna(subset=["topic", "sentiment"])
+    tab = pd.crosstab(t["topic"], t["sentiment"], normalize="index").reindex(
+        columns=["negative", "neutral", "positive"], fill_value=0)
+    tab["texts"] = t.groupby("topic").size()
+    tab["mean_sentiment"] = t.groupby("topic")["compound"].mean()
+    return tab.sort_values("mean_sentiment").reset_index()
+
+
+def plot_topic_sentiment(table: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.8))
+    from helpers.core.plotting import DIVERGING
+
+    sns.heatmap(table.set_index("topic")[["negative", "neutral", "positive"]], annot=True, fmt=".0%", cmap=DIVERGING,
+                vmin=0, vmax=1, cbar=False, ax=ax)
+    ax.set_title("Sentiment within each topic (share of texts)")
+    ax.set_xlabel("Sentiment")
+    ax.set_ylabel("Topic")
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Closing the loop
+# ---------------------------------------------------------------------------
+
+ROUTING_DEFAULT = {"Delivery": "logistics", "Returns and refunds": "returns", "Fit and size": "merchandising",
+                   "Product quality": "merchandising", "Price and value": "pricing",
+                   "Customer service": "customer-service", "App and website": "digital"}
+
+
+def followup_queue(feedback: pd.DataFrame, threshold: float, clv: pd.DataFrame | None, pseudo: pd.Series,
+                   routing: dict[str, str] | None = None) -> pd.DataFrame:
+    """Negative feedback (compound below ``threshold``) and NPS detractors, prioritised by customer value.
+
+    Priority = value × severity, where value is the predicted CLV from step 04 when it has run (else 1) and
+    severity grows as the score falls. Each item is routed to a team by topic (``routing``), and carries only
+    the pseudonymous customer id and a PII-masked excerpt.
+    """
+    routing = routing or ROUTING_DEFAULT
+    f = feedback[(feedback["compound"] < threshold) | (feedback["nps"] <= 6)].copy()
+    if "sentences" not in f:
+        f["sentences"] = 0
+    value = clv.set_index("customer")["clv"] if clv is not None else None
+    f["clv"] = f["customer_key"].map(value) if value is not None else np.nan
+    severity = (1 - f["compound"].fillna(0)) + np.where(f["nps"].fillna(10) <= 6, (7 - f["nps"].fillna(7)) / 7, 0)
+    f["priority"] = severity * (f["clv"].fillna(f["clv"].median() if value is not None else 1.0) + 1)
+    if "topic" not in f:
+        f["topic"] = pd.NA
+    f["team"] = f["topic"].map(routing).fillna(f["channel"].map({"ticket": "customer-service"})).fillna("cx")
+    f["customer_pseudo_id"] = f["customer_key"].map(pseudo)
+    f["excerpt"] = f["text"].map(lambda t: mask_pii(str(t))[:140])
+    cols = ["priority", "customer_pseudo_id", "channel", "id", "created_at", "topic", "team", "compound", "nps",
+            "stars", "clv", "excerpt"]
+    return f.sort_values("priority", ascending=False)[cols].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Trainable classifier (other languages, domain-specific feedback)
+# ---------------------------------------------------------------------------
+
+
+def train_classifier(texts: pd.Series, labels: pd.Series, folds: int = 5, seed: int = 0):
+    """TF-IDF (words and bigrams) + logistic regression with stratified cross-validated metrics.
+
+    Returns ``(fitted pipeline, metrics per fold)``. For German or domain-specific feedback, train it on a few
+    hundred texts labelled by your team.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+    from sklearn.pipeline import make_pipeline
+
+    ok = texts.notna() & labels.notna()
+    X, y = texts[ok].astype(str), labels[ok].astype(str)
+    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                         LogisticRegression(max_iter=2000, class_weight="balanced"))
+    cv = cross_validate(pipe, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                        scoring={"macro_f1": "f1_macro", "accuracy": "accuracy"})
+    metrics = pd.DataFrame({"fold": range(1, folds + 1), "macro_f1": cv["test_macro_f1"],
+                            "accuracy": cv["test_accuracy"]})
+    return pipe.fit(X, y), metrics
+
+
+def sentiment_by(texts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Texts, mean sentiment and share negative/positive per group."""
+    g = texts.dropna(subset=[by, "compound"]).groupby(by)
+    out = pd.DataFrame({"texts": g.size(), "mean_sentiment": g["compound"].mean(),
+                        "negative": g["sentiment"].apply(lambda s: (s == "negative").mean()),
+                        "positive": g["sentiment"].apply(lambda s: (s == "positive").mean())})
+    return out.sort_values("mean_sentiment").reset_index()
+
+
+# ---------------------------------------------------------------------------
+# The whole step, for notebook 05
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class FeedbackAnalysis:
+    """Everything report 05 shows, computed once by :func:`analyse`."""
+
+    feedback: pd.DataFrame  # every feedback record (texts and scores)
+    texts: pd.DataFrame  # records with a scored text
+    weights: pd.DataFrame | None = None  # document-topic weights
+    topics: pd.DataFrame | None = None
+    by_topic: pd.DataFrame | None = None
+    drivers: pd.DataFrame | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # section -> why it is skipped
+
+    @property
+    def has_texts(self) -> bool:
+        return len(self.texts) > 0
+
+    @property
+    def has_nps(self) -> bool:
+        return bool(self.feedback["nps"].notna().any())
+
+    @property
+    def has_stars(self) -> bool:
+        return bool(self.feedback["stars"].notna().any())
+
+
+MIN_TEXTS_FOR_TOPICS = 30
+
+
+def nothing_to_analyse(feedback: pd.DataFrame | None) -> str:
+    """Why there is no feedback analysis for this data, or "" when there is something to analyse."""
+    if feedback is None or feedback.empty:
+        return "No review, survey or ticket data in this data set: sentiment, NPS and the follow-up queue are skipped."
+    has_text = any(c in feedback and feedback[c].notna().any() for c in ("text", "title"))
+    has_score = any(c in feedback and feedback[c].notna().any() for c in ("nps", "stars", "csat"))
+    if not has_text and not has_score:
+        return "The feedback data holds neither texts nor ratings: there is nothing to analyse."
+    return ""
+
+
+def analyse(feedback: pd.DataFrame, products: pd.DataFrame | None, n_topics: int, seed: int,
+            scorer: "SentenceScorer | None" = None) -> FeedbackAnalysis:
+    """Score every text, find topics, and relate topics to the star rating (where the data allows each)."""
+    fb = feedback_table(feedback, products)
+    scored = fb.join(score(fb["text"], scorer))
+    texts = scored.dropna(subset=["sentiment"])
+    out = FeedbackAnalysis(scored, texts)
+    if len(texts) >= MIN_TEXTS_FOR_TOPICS:
+        k = max(2, min(n_topics, len(texts) // 15))
+        out.weights, out.topics = topic_model(texts["text"], k, seed)
+        out.texts = texts.assign(topic=dominant_topic(out.weights))
+        out.by_topic = topic_sentiment(out.texts)
+        reviews = out.texts[out.texts["stars"].notna()]
+        if len(reviews) >= MIN_TEXTS_FOR_TOPICS:
+            out.drivers = review_drivers(reviews, out.weights)
+        else:
+            out.skipped["drivers"] = "too few texts with a star rating to relate topics to satisfaction"
+    elif len(texts):
+        out.skipped["topics"] = f"only {len(texts)} texts; topics need at least {MIN_TEXTS_FOR_TOPICS}"
+    else:
+        out.skipped["texts"] = "the feedback carries scores but no texts"
+    return out
+
+
+def conclusion(fa: FeedbackAnalysis, queue: pd.DataFrame | None) -> list[str]:
+    """Two to four sentences answering the page's question."""
+    out = []
+    if fa.has_nps:
+        n = nps_with_se(fa.feedback["nps"])
+        out.append(f"NPS is **{n['nps']:+.0f}** (95% interval {n['nps'] - 1.96 * n['se']:+.0f} to "
+                   f"{n['nps'] + 1.96 * n['se']:+.0f}, {n['n']:,} answers): {n['promoters']:.0%} promoters against "
+                   f"{n['detractors']:.0%} detractors.")
+    if fa.has_texts:
+        neg = (fa.texts["sentiment"] == "negative").mean()
+        out.append(f"{neg:.0%} of {len(fa.texts):,} texts are negative.")
+        if fa.by_topic is not None and len(fa.by_topic):
+            worst = fa.by_topic.iloc[0]
+            out.append(f"The most negative topic is **{worst['topic']}** ({worst['negative']:.0%} of its "
+                       f"{int(worst['texts']):,} texts negative).")
+    if fa.has_stars:
+        out.append(f"CSAT (share of 4–5 star ratings) is {csat(fa.feedback['stars']):.0%}.")
+    if queue is not None:
+        out.append(f"{len(queue):,} negative items are in the follow-up queue, the most valuable customers first.")
+    return out[:4]
+
+
+def topic_caption(by_topic: pd.DataFrame) -> str:
+    worst, best = by_topic.iloc[0], by_topic.iloc[-1]
+    return (f"{worst['topic']} is the most negative topic ({worst['negative']:.0%} of its texts negative), "
+            f"{best['topic']} the most positive ({best['positive']:.0%} positive).")
+
+
+def nps_persona_caption(nps_persona: pd.DataFrame) -> str:
+    t = nps_persona.sort_values("nps")
+    return (f"{t.iloc[0]['persona']} are the least likely to recommend us (NPS {t.iloc[0]['nps']:+.0f}), "
+            f"{t.iloc[-1]['persona']} the most ({t.iloc[-1]['nps']:+.0f}); bars show ± one standard error.")
+
+
+def category_sentiment(texts: pd.DataFrame, min_texts: int = 10) -> pd.DataFrame:
+    """Mean sentiment of texts per product category (categories with at least ``min_texts`` texts)."""
+    if "category" not in texts or texts["category"].isna().all():
+        return pd.DataFrame(columns=["category", "mean", "size"])
+    out = texts.dropna(subset=["category", "compound"]).groupby("category")["compound"].agg(["mean", "size"])
+    return out[out["size"] >= min_texts].reset_index()
+
+
+def category_caption(by_category: pd.DataFrame) -> str:
+    t = by_category.sort_values("mean")
+    return (f"Reviews of {t.iloc[0]['category']} are the most negative, of {t.iloc[-1]['category']} the most "
+            "positive.")
+
+
+def write_queue(queue: pd.DataFrame, out_dir: Path) -> Path:
+    """Write ``followup_queue.csv``, safe to open in a spreadsheet (customer text cannot become a formula)."""
+    from helpers.core.safety import write_csv_safe
+
+    path = Path(out_dir) / "followup_queue.csv"
+    write_csv_safe(queue, path)
+    return path
+
+
+def labelled_data(path: Path | None, feedback: pd.DataFrame) -> pd.DataFrame | None:
+    """``text, label`` to train a classifier on: the analyst's labelled file, else the reviews labelled by their
+    stars (1–2 negative, 3 neutral, 4–5 positive; the body only, since titles are often chosen from the stars);
+    None when there is neither."""
+    if path is not None:
+        from helpers.core.errors import SourceError
+
+        if not Path(path).exists():
+            raise SourceError(Path(path).name, expected="the labelled_file with text and label columns",
+                              got=f"nothing at {path}")
+        return pd.read_csv(path)
+    rated = feedback.dropna(subset=["stars", "body"])
+    if len(rated) < 50 or rated["stars"].nunique() < 2:
+        return None
+    lab = pd.cut(rated["stars"].astype(float), [0, 2, 3, 5], labels=["negative", "neutral", "positive"])
+    return pd.DataFrame({"text": rated["body"].astype(str), "label": lab.astype(str)})
+
+
+def step_metrics(fa: FeedbackAnalysis, queue: pd.DataFrame, delivery: pd.DataFrame) -> dict:
+    texts = fa.texts
+    monthly = texts.groupby("month")["compound"].agg(["mean", "size"]) if fa.has_texts else pd.DataFrame()
+    return {"texts": len(texts), "feedback_records": len(fa.feedback),
+            "negative_share": float((texts["sentiment"] == "negative").mean()) if fa.has_texts else None,
+            "nps": nps_with_se(fa.feedback["nps"]) if fa.has_nps else None,
+            "csat": csat(fa.feedback["stars"]) if fa.has_stars else None, "followups": len(queue),
+            "alerts": delivery.to_dict(orient="records"), "skipped_sections": fa.skipped,
+            "monthly_sentiment": {str(k.date()): {"mean": float(r["mean"]), "n": int(r["size"])}
+                                  for k, r in monthly.iterrows()}}

@@ -1,0 +1,212 @@
+"""Tables, charts and sentences of report 02 (cleaning, money, identity, 360° view)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.canonical.build import Built
+from helpers.core.fmt import fmt_money
+from helpers.core.text import plain_list
+from helpers.sources.catalog import Catalog
+
+ROW = "_row"
+BALANCE_COLUMNS = ["source", "file", "records_in", "kept", "duplicates_merged", "quarantined", "unreadable",
+                   "balanced"]
+
+
+def balance_kpis(built: Built) -> list[dict]:
+    t = built.totals
+    return [{"label": "records in the files", "value": t["records_in"]}, {"label": "kept", "value": t["kept"]},
+            {"label": "duplicates merged", "value": t["duplicates_merged"]},
+            {"label": "quarantined", "value": t["quarantined"]}, {"label": "unreadable", "value": t["unreadable"]}]
+
+
+def balance_caption(balance: pd.DataFrame) -> str:
+    """One sentence on the balance: the totals, whether it holds everywhere, and the source that lost most."""
+    tot = balance[["records_in", "kept", "quarantined", "duplicates_merged", "unreadable"]].sum()
+    ok = "and it balances for every source" if balance["balanced"].all() else \
+        "but the balance FAILS for " + ", ".join(balance.loc[~balance["balanced"], "source"])
+    lost = balance.assign(lost=1 - balance["kept"] / balance["records_in"].where(balance["records_in"] > 0))
+    worst = lost.sort_values("lost").iloc[-1]
+    return (f"Of {tot['records_in']:,} records in the files, {tot['kept']:,} were kept, {tot['duplicates_merged']:,} "
+            f"merged as duplicates, {tot['quarantined']:,} quarantined and {tot['unreadable']:,} could not be read, "
+            f"{ok}; {worst['source']} lost the largest share ({100 * worst['lost']:.1f}%).")
+
+
+def plot_balance(balance: pd.DataFrame):
+    """Stacked horizontal bars: share of each source's records kept, merged, quarantined and unreadable."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+
+    b = balance.set_index("source")
+    parts = ["kept", "duplicates_merged", "quarantined", "unreadable"]
+    shares = b[parts].div(b["records_in"].where(b["records_in"] > 0), axis=0).fillna(0) * 100
+    low = max(0.0, float(np.floor(shares["kept"].min() / 5) * 5) - 5)
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(b) + 1.8))
+    left = np.zeros(len(b))
+    colours = {"kept": PALETTE[0], "duplicates_merged": PALETTE[5], "quarantined": PALETTE[1],
+               "unreadable": PALETTE[3]}
+    hatches = {"kept": "", "duplicates_merged": "..", "quarantined": "//", "unreadable": "xx"}
+    for col in parts:
+        ax.barh(shares.index, shares[col], left=left, color=colours[col], hatch=hatches[col], edgecolor="white",
+                label=col.replace("_", " "))
+        left += shares[col].to_numpy()
+    ax.set_xlim(low, 100)
+    ax.invert_yaxis()
+    zoom = f" (zoomed to {low:.0f}–100%)" if low > 0 else ""
+    label(ax, f"Where every record went{zoom}", "Share of the source's records (%)", "")
+    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.012 * len(b)), fontsize=10)
+    return fig
+
+
+def quarantine_summary(quarantine: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Quarantined records per source and rule with one example; personal data and raw lines are not shown."""
+    cols = ["source", "rule", "records", "example_line", "column", "example_value", "reason"]
+    if quarantine.empty:
+        return pd.DataFrame(columns=cols)
+    q = quarantine.copy()
+    pii = [bool(catalog.sources[s].columns) and any(
+        c.column == col and catalog.sources[s].is_pii(r) for r, c in catalog.sources[s].columns.items())
+        if s in catalog.sources else False for s, col in zip(q["source"], q["column"])]
+    q.loc[pii, "value"] = "(personal data hidden)"
+    q.loc[q["rule"] == "unreadable", "value"] = "(raw record, see the quarantine file)"
+    out = q.groupby(["source", "rule"], sort=True).agg(
+        records=(ROW, "size"), example_line=(ROW, "first"), column=("column", "first"),
+        example_value=("value", "first"), reason=("reason", "first")).reset_index()
+    return out.sort_values("records", ascending=False, kind="stable")[cols].reset_index(drop=True)
+
+
+def fixes_sentence(fixes: pd.DataFrame, limit: int = 5) -> str:
+    """Plain list of optional values set to missing instead of rejecting their record."""
+    if fixes.empty:
+        return "No optional value had to be set to missing."
+    g = fixes.groupby(["source", "column", "rule"]).agg(n=(ROW, "size"), row=(ROW, "first"),
+                                                        reason=("reason", "first")).reset_index()
+    g = g.sort_values("n", ascending=False)
+    parts = [f"{r.source}.{r.column}: {r.n:,} value(s), e.g. line {r.row} ({r.reason})" for r in g.head(limit)
+             .itertuples()]
+    more = f"; and {len(g) - limit} more kind(s)" if len(g) > limit else ""
+    return (f"{len(fixes):,} optional value(s) were invalid and set to missing instead of rejecting the record: "
+            + "; ".join(parts) + more + ".")
+
+
+def conflicts_sentence(conflicts: pd.DataFrame) -> str:
+    """One sentence on records that repeated a key, and how the catalogue's rule settled them."""
+    if conflicts.empty:
+        return "No record repeated the key of another with different values."
+    g = conflicts.groupby(["entity", "rule"]).agg(groups=("key", "size"), copies=("copies", "sum")).reset_index()
+    parts = [f"{r.groups:,} {r.entity} key(s) appeared {r.copies:,} times ({r.rule} rule)" for r in g.itertuples()]
+    fields = conflicts.loc[conflicts["fields"] != "(none)", "fields"].str.split(", ").explode().value_counts()
+    differ = f"; the copies disagreed most often on {plain_list(fields.index[:3])}" if len(fields) else ""
+    return ("Conflicting duplicates: " + "; ".join(parts) + differ + ". With `latest`, every field takes its latest "
+            "non-empty value; a withdrawal of marketing consent always wins.")
+
+
+def money_kpis(money: dict, currency: str) -> list[dict]:
+    return [{"label": "net revenue", "value": fmt_money(money["net_revenue"], currency)},
+            {"label": "refunded", "value": fmt_money(money["refunds"], currency)},
+            {"label": "cancelled orders", "value": money["cancelled_orders"]},
+            {"label": "outlier lines excluded", "value": money["outlier_lines"]},
+            {"label": "guest orders (no customer)", "value": money["guest_orders"]}]
+
+
+def money_sentence(money: dict, currency: str, derived_orders: bool) -> str:
+    """What happened to the money: refunds, cancellations, reversals, conversions, guests and outliers."""
+    m = money
+    parts = [f"Net revenue is **{fmt_money(m['net_revenue'], currency)}**: {fmt_money(m['gross_revenue'], currency)} "
+             f"of completed orders, less {fmt_money(m['refunds'], currency)} refunded"]
+    if m["cancelled_orders"]:
+        parts.append(f"{m['cancelled_orders']:,} cancelled orders ({fmt_money(m['cancelled_value'], currency)}) "
+                     "earn nothing")
+    if m["reversal_lines"]:
+        parts.append(f"{m['reversal_lines']:,} reversal lines (credit notes) count as refunds to their customers")
+    if m["outlier_lines"]:
+        parts.append(f"{m['outlier_lines']:,} outlier line(s) worth {fmt_money(m['outlier_value'], currency)} are "
+                     "excluded from every money figure")
+    if m["guest_orders"]:
+        parts.append(f"{m['guest_orders']:,} orders without a customer ({fmt_money(m['guest_net_revenue'], currency)})"
+                     " are kept as guest orders: in revenue, not in customer analyses")
+    if m["converted_lines"]:
+        parts.append(f"{m['converted_lines']:,} lines were converted to {currency} at monthly rates")
+    text = "; ".join(parts) + "."
+    if derived_orders:
+        text += " The data has no order headers, so every distinct order number of the lines is one order."
+    return text
+
+
+def monthly_revenue(orders: pd.DataFrame, refunds: pd.DataFrame | None) -> pd.DataFrame:
+    """Gross, refunded, cancelled and net revenue per month of order (refunds without an order by their date)."""
+    o = orders.assign(month=orders["order_date"].dt.to_period("M").dt.to_timestamp())
+    done = ~(o["is_cancelled"] | o["is_reversal"])
+    o["gross_completed"] = np.where(done, o["gross"], 0.0)
+    o["cancelled_value"] = np.where(o["is_cancelled"], o["gross"], 0.0)
+    out = o.groupby("month")[["gross_completed", "cancelled_value", "refund", "net"]].sum()
+    if refunds is not None and len(refunds):
+        r = refunds[(~refunds["is_outlier"]) & (refunds["order_id"].isna() | ~refunds["order_id"].isin(o["order_id"]))]
+        if len(r):
+            loose = r.groupby(r["refund_date"].dt.to_period("M").dt.to_timestamp())["refund_amount"].sum()
+            out = out.reindex(out.index.union(loose.index), fill_value=0.0)
+            out["refund"] += loose.reindex(out.index, fill_value=0.0)
+            out["net"] -= loose.reindex(out.index, fill_value=0.0)
+    return out.sort_index()
+
+
+def plot_netting(monthly: pd.DataFrame, currency: str):
+    """Monthly net revenue with the refunds and cancellations netted out of it stacked on top."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label, thousands
+
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    x = monthly.index
+    ax.bar(x, monthly["net"], width=20, color=PALETTE[0], label="net revenue")
+    ax.bar(x, monthly["refund"], width=20, bottom=monthly["net"].clip(lower=0), color=PALETTE[1], hatch="//",
+           edgecolor="white", label="refunded")
+    ax.bar(x, monthly["cancelled_value"], width=20, bottom=monthly["net"].clip(lower=0) + monthly["refund"],
+           color=PALETTE[7], hatch="..", edgecolor="white", label="cancelled")
+    label(ax, "Revenue per month after returns and cancellations", "Month of order", f"Revenue ({currency})")
+    thousands(ax)
+    ax.legend(loc="upper left")
+    return fig
+
+
+def netting_caption(monthly: pd.DataFrame, currency: str) -> str:
+    best = monthly["net"].idxmax()
+    refund_share = monthly["refund"].sum() / max(monthly["gross_completed"].sum(), 1e-9)
+    return (f"Refunds took back {refund_share:.1%} of completed sales; the strongest month was {best:%b %Y} with "
+            f"{fmt_money(monthly.at[best, 'net'], currency)} net.")
+
+
+def identity_kpis(built: Built, sizes: pd.DataFrame) -> list[dict]:
+    return [{"label": "customers after resolution", "value": len(built.c360)},
+            {"label": "customers with merged accounts", "value": int((sizes["crm"] > 1).sum())},
+            {"label": "web/app visitors linked", "value": int(sizes["cookie"].sum())},
+            {"label": "links found", "value": len(built.links)}]
+
+
+def links_by_rule(links: pd.DataFrame) -> pd.DataFrame:
+    if links.empty:
+        return pd.DataFrame(columns=["rule", "links"])
+    return links.groupby("rule").size().rename("links").reset_index().sort_values("links", ascending=False)
+
+
+def channels_present(info: dict) -> dict[str, bool]:
+    """Which customer channels the data set has, by the names :func:`customer360.coverage` uses."""
+    e = info["entities"]
+    src = info.get("sources", {})
+    fb_roles = {r for s in src.values() if s["entity"] == "feedback" for r in s["roles"]}
+    fb_channels = set()
+    return {"customer profile": "customers" in e, "orders": "orders" in e or "order_lines" in e,
+            "web/app sessions": "events" in e, "e-mail": "sends" in e,
+            "reviews": "feedback" in e and ("stars" in fb_roles or "review" in fb_channels or "text" in fb_roles),
+            "NPS surveys": "feedback" in e and "nps" in fb_roles,
+            "support tickets": "feedback" in e and ("resolution_hours" in fb_roles or "support_channel" in fb_roles)}
+
+
+def step_metrics(built: Built, sizes: pd.DataFrame) -> dict:
+    t = built.totals
+    return {**t, "balanced": bool(built.balance["balanced"].all()), "customers": len(built.c360),
+            "buyers": int((built.c360["orders"] > 0).sum()), "merged_customers": int((sizes["crm"] > 1).sum()),
+            "currency": built.info["currency"], **{k: v for k, v in built.money.items()}}

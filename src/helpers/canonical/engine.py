@@ -1,0 +1,288 @@
+"""The engines that run the workbench's set-based transformations: DuckDB (embedded, the default) and Spark.
+
+Every heavy transformation (typing, validation, cleaning, netting, the 360° table, RFM summaries…) is defined
+once, as a Python function that writes SQL through a :class:`Dialect`. The dialect supplies the handful of
+functions whose names or formats differ between engines (regular expressions, date parsing, time zones,
+medians); everything else is the SQL both engines share. An :class:`Engine` runs that SQL over Parquet files
+and writes its results back to Parquet, so the notebooks read the same files whichever engine made them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+ENGINES = ("duckdb", "spark")
+
+
+def lit(value: object) -> str:
+    """A SQL literal.
+
+    >>> lit("it's"), lit(None), lit(2.5), lit(True)
+    ("'it''s'", 'NULL', '2.5', 'TRUE')
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (backticks are replaced for Spark by the dialect)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+_STRFTIME_TO_JAVA = [("%Y", "yyyy"), ("%y", "yy"), ("%m", "MM"), ("%d", "dd"), ("%H", "HH"), ("%I", "hh"),
+                     ("%M", "mm"), ("%S", "ss"), ("%p", "a"), ("%f", "SSSSSS"), ("%b", "MMM"), ("%B", "MMMM"),
+                     ("%j", "DDD"), ("%z", "XX"), ("%Z", "z")]
+
+
+def strftime_to_java(fmt: str) -> str:
+    """A strptime format as a Java/Spark datetime pattern.
+
+    >>> strftime_to_java("%d.%m.%Y %H:%M"), strftime_to_java("%Y-%m-%dT%H:%M:%SZ")
+    ('dd.MM.yyyy HH:mm', "yyyy-MM-dd'T'HH:mm:ss'Z'")
+    """
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            code = fmt[i:i + 2]
+            java = dict(_STRFTIME_TO_JAVA).get(code)
+            if java is None:
+                raise ValueError(f"date format code {code} is not supported on Spark")
+            out.append(java)
+            i += 2
+            continue
+        ch = fmt[i]
+        out.append(f"'{ch}'" if ch.isalpha() else ("''" if ch == "'" else ch))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The functions whose SQL differs between engines."""
+
+    name: str
+
+    def lit(self, value: object) -> str:
+        """A literal; Spark SQL treats backslashes in strings as escapes, so they are doubled there."""
+        if self.name == "spark" and isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return lit(value)
+
+    def q(self, name: str) -> str:
+        """Quote an identifier."""
+        if self.name == "spark":
+            return "`" + str(name).replace("`", "``") + "`"
+        return ident(name)
+
+    def cat(self, *parts: str) -> str:
+        """String concatenation that is NULL when any part is NULL (DuckDB's concat() skips NULLs; || does not)."""
+        if self.name == "spark":
+            return f"concat({', '.join(parts)})"
+        return "(" + " || ".join(parts) + ")"
+
+    def sql_type(self, role_type: str) -> str:
+        """The column type that holds a role of type ``role_type`` (see :mod:`helpers.core.model`)."""
+        kind = {"number": "DOUBLE", "integer": "DOUBLE", "money": "DOUBLE", "boolean": "BOOLEAN",
+                "datetime": "TIMESTAMP", "date": "DATE"}.get(role_type, "VARCHAR")
+        if self.name == "spark":
+            return {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ"}.get(kind, kind)
+        return kind
+
+    def null_of(self, role_type: str) -> str:
+        return f"CAST(NULL AS {self.sql_type(role_type)})"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        """Whether the whole of ``expr`` matches the regular expression ``pattern`` (Java/RE2 common subset)."""
+        if self.name == "spark":
+            return f"({expr} RLIKE {self.lit('^(?:' + pattern + ')$')})"
+        return f"regexp_full_match({expr}, {self.lit(pattern)})"
+
+    def regex_replace(self, expr: str, pattern: str, repl: str) -> str:
+        if self.name == "spark":
+            return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(repl.replace(chr(92) + '1', '$1'))})"
+        return f"regexp_replace({expr}, {self.lit(pattern)}, {self.lit(repl)}, 'g')"
+
+    def try_double(self, expr: str) -> str:
+        return f"TRY_CAST({expr} AS DOUBLE)"
+
+    def try_timestamp(self, expr: str, fmt: str | None = None) -> str:
+        """Parse text as a naive timestamp with a strptime format (or ISO 8601 when ``fmt`` is None)."""
+        if self.name == "spark":
+            if fmt is None:
+                return f"TRY_CAST({expr} AS TIMESTAMP_NTZ)"
+            return f"CAST(try_to_timestamp({expr}, {self.lit(strftime_to_java(fmt))}) AS TIMESTAMP_NTZ)"
+        if fmt is None:
+            return f"TRY_CAST({expr} AS TIMESTAMP)"
+        return f"TRY_STRPTIME({expr}, {self.lit(fmt)})"
+
+    def try_timestamp_with_offset(self, expr: str, to_tz: str) -> str:
+        """Parse ISO text carrying an offset (or Z) and express it as a naive timestamp in zone ``to_tz``."""
+        if self.name == "spark":
+            return f"CAST(from_utc_timestamp(TRY_CAST({expr} AS TIMESTAMP), {self.lit(to_tz)}) AS TIMESTAMP_NTZ)"
+        return f"timezone({self.lit(to_tz)}, TRY_CAST({expr} AS TIMESTAMPTZ))"
+
+    def convert_zone(self, expr: str, from_tz: str, to_tz: str) -> str:
+        """A naive local time in ``from_tz`` as the naive local time in ``to_tz``."""
+        if from_tz == to_tz:
+            return expr
+        if self.name == "spark":
+            return (f"CAST(from_utc_timestamp(to_utc_timestamp({expr}, {self.lit(from_tz)}), {self.lit(to_tz)}) "
+                    "AS TIMESTAMP_NTZ)")
+        return f"timezone({self.lit(to_tz)}, timezone({self.lit(from_tz)}, {expr}))"
+
+    def median(self, expr: str) -> str:
+        if self.name == "spark":
+            return f"percentile({expr}, 0.5)"
+        return f"quantile_cont({expr}, 0.5)"
+
+    def is_finite(self, expr: str) -> str:
+        return f"(abs({expr}) < 1e308)"
+
+    def month_start(self, expr: str) -> str:
+        if self.name == "spark":
+            return f"CAST(date_trunc('MONTH', {expr}) AS DATE)"
+        return f"CAST(date_trunc('month', {expr}) AS DATE)"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        """Fractional days from ``earlier`` to ``later``."""
+        if self.name == "spark":
+            return f"((unix_timestamp({later}) - unix_timestamp({earlier})) / 86400.0)"
+        return f"(epoch({later}) - epoch({earlier})) / 86400.0"
+
+    def string_agg(self, expr: str, sep: str = ", ") -> str:
+        if self.name == "spark":
+            return f"array_join(collect_list({expr}), {self.lit(sep)})"
+        return f"string_agg({expr}, {self.lit(sep)})"
+
+    def arg_max(self, expr: str, by: str) -> str:
+        if self.name == "spark":
+            return f"max_by({expr}, {by})"
+        return f"arg_max({expr}, {by})"
+
+    def mode(self, expr: str) -> str:
+        """Most frequent value (ties: the smallest)."""
+        if self.name == "spark":
+            return f"mode({expr}, true)"
+        return f"mode({expr})"
+
+
+class Engine:
+    """Runs SQL over tables registered from Parquet files, and writes results to Parquet."""
+
+    name = "engine"
+    dialect: Dialect
+
+    def register_parquet(self, name: str, path: str | Path) -> None:
+        raise NotImplementedError
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def create(self, name: str, sql: str) -> None:
+        """Materialise ``sql`` as table ``name`` (replacing it)."""
+        raise NotImplementedError
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def scalar(self, sql: str):
+        df = self.frame(sql)
+        return None if df.empty else df.iloc[0, 0]
+
+    def write_parquet(self, name: str, path: str | Path) -> Path:
+        raise NotImplementedError
+
+    def columns(self, name: str) -> list[str]:
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class DuckDBEngine(Engine):
+    """DuckDB, embedded: the default engine, for one laptop."""
+
+    name = "duckdb"
+
+    def __init__(self, database: str | Path = ":memory:", threads: int | None = None,
+                 memory_limit: str | None = None) -> None:
+        import duckdb
+
+        self.dialect = Dialect("duckdb")
+        self.con = duckdb.connect(str(database))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET preserve_insertion_order = true")
+        if threads or os.environ.get("CIW_THREADS"):
+            self.con.execute(f"SET threads = {int(threads or os.environ['CIW_THREADS'])}")
+        if memory_limit or os.environ.get("CIW_MEMORY_LIMIT"):
+            self.con.execute(f"SET memory_limit = {lit(memory_limit or os.environ['CIW_MEMORY_LIMIT'])}")
+
+    def register_parquet(self, name: str, path: str | Path) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({lit(str(path))})")
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(f"_frame_{name}", frame)
+        self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS SELECT * FROM {ident('_frame_' + name)}")
+        self.con.unregister(f"_frame_{name}")
+
+    def create(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS {sql}")
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
+    def write_parquet(self, name: str, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"COPY (SELECT * FROM {ident(name)}) TO {lit(str(path))} (FORMAT PARQUET)")
+        return path
+
+    def columns(self, name: str) -> list[str]:
+        return [r[0] for r in self.con.execute(f"DESCRIBE {ident(name)}").fetchall()]
+
+    def exists(self, name: str) -> bool:
+        return bool(self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL "
+                                     "SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+                                     [name, name]).df().iloc[:, 0].sum())
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def make_engine(name: str = "duckdb", **kw) -> Engine:
+    """The engine called ``name`` (``duckdb`` or ``spark``)."""
+    if name == "duckdb":
+        return DuckDBEngine(**kw)
+    if name == "spark":
+        from helpers.canonical.spark import SparkEngine
+
+        return SparkEngine(**kw)
+    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}")
+
+
+def safe_name(text: str) -> str:
+    """A table name made of letters, digits and underscores.
+
+    >>> safe_name("order-lines 2")
+    'order_lines_2'
+    """
+    return re.sub(r"\W+", "_", str(text)).strip("_") or "t"
