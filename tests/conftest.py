@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from helpers.sample import synthetic
@@ -26,68 +27,61 @@ def project_root() -> Path:
     return PROJECT_ROOT
 
 
+SAMPLE_WINDOW = ("2024-10-01", "2026-09-30")
+AS_OF = pd.Timestamp("2026-09-30 23:59:59")
+
+
+def build(layout: DataLayout, catalog_path=None, window: tuple[str, str] = SAMPLE_WINDOW, db_url: str = "",
+          source_dir=None, strict: bool = False):
+    """Steps 01 and 02 of the package on ``layout``: ``(collection, built)``."""
+    from helpers.canonical import collection as C
+    from helpers.canonical.build import build_canonical
+    from helpers.canonical.engine import DuckDBEngine
+    from helpers.sources.catalog import load_catalog
+
+    cat = load_catalog(catalog_path)
+    raw = source_dir or layout.raw
+    with DuckDBEngine() as eng:
+        col = C.collect(cat, raw, db_url or str(layout.raw / "crm.sqlite"), layout.staged, eng, *window, strict=strict)
+        as_of = pd.Timestamp(col.window[1]) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+        inv = C.inventory(col, as_of)
+        C.stage(col, layout.staged, inv, C.dataset_info(col, raw, db_url, False), layout.processed)
+    with DuckDBEngine() as eng:
+        built = build_canonical(layout, eng, as_of)
+    return col, built
+
+
 @pytest.fixture(scope="session")
 def default_clean(tmp_path_factory) -> dict:
     """The default sample (5,000 customers, seed 42) collected, cleaned and resolved with the package."""
-    import pandas as pd
-
-    from helpers.canonical import cleaning
-    from helpers.canonical import collection
-    from helpers.canonical import identity
-    from helpers.sources.catalog import load_catalog
-
     layout = DataLayout(tmp_path_factory.mktemp("default"))
     synthetic.generate(layout.raw, layout.truth)  # the defaults are the default data
-    specs = load_catalog()
-    as_of = pd.Timestamp("2026-09-30 23:59:59")
-    col = collection.collect(specs, layout.raw, str(layout.raw / "crm.sqlite"), as_of)
-    staged = {n: ld.frame for n, ld in col.loaded.items()}
-    result = cleaning.clean_all(staged, specs, {n: ld.label for n, ld in col.loaded.items()}, as_of, col.unreadable)
-    kept = {n: r.kept for n, r in result.sources.items()}
-    links = identity.build_links(kept["customers"], kept["web_events"], kept["surveys"], kept["tickets"],
-                                 kept["email_sends"])
-    nodes = list("crm:" + kept["customers"]["customer_id"]) + list(
-        "cookie:" + kept["web_events"]["anonymous_id"].drop_duplicates())
-    return {"layout": layout, "result": result, "resolved": identity.resolve(links, nodes),
+    col, built = build(layout)
+    return {"layout": layout, "collection": col, "built": built, "resolved": built.resolved,
             "identity_truth": pd.read_parquet(layout.truth / "identity.parquet")}
 
 
 @pytest.fixture(scope="session")
 def default_360(default_clean) -> dict:
-    """The default sample's keyed tables and 360° table, built as step 02 builds them."""
-    import pandas as pd
-
-    from helpers.canonical import cleaning
-    from helpers.canonical import customer360
-
-    kept = {n: r.kept for n, r in default_clean["result"].sources.items()}
-    orders, lines, returns = cleaning.build_transactions(kept["orders"], kept["order_lines"], kept["returns"],
-                                                         kept["fx_rates"], kept["products"])
-    tables, c360 = customer360.assemble(kept, orders, lines, returns, default_clean["resolved"],
-                                        pd.Timestamp("2026-09-30 23:59:59"))
-    return {"tables": tables, "c360": c360}
+    """The default sample's clean tables (as step 02 writes them) and 360° table."""
+    clean = default_clean["layout"].processed / "clean"
+    tables = {p.stem: pd.read_parquet(p) for p in clean.glob("*.parquet")}
+    return {"tables": tables, "c360": default_clean["built"].c360}
 
 
 @pytest.fixture(scope="session")
 def default_segments(default_clean, default_360) -> dict:
     """Step 03 with its default parameters on the default sample."""
-    import pandas as pd
-
     from helpers.analysis import segmentation as S
     from helpers.analysis import truth
 
     c360, orders = default_360["c360"], default_360["tables"]["orders"]
-    as_of = pd.Timestamp("2026-09-30")
-    scored = S.rfm_scores(S.rfm_table(orders, as_of, pd.Index(c360["customer_key"])))
-    thresholds = S.derive_thresholds(S.inter_purchase_days(orders, until=as_of))
-    stages = S.lifecycle_stages(orders, c360[["customer_key", "signup_date"]], as_of, thresholds)
-    fit = S.fit_personas(c360)
-    personas = S.persona_names(S.trait_z_scores(fit.features, fit.labels))
-    clusters = pd.concat([pd.Series(fit.labels, index=fit.features.index), fit.nearest])
-    segments = S.segment_table(c360, scored, stages, clusters, personas, fit.features.index)
+    seg = S.segment_customers(c360, orders, pd.Timestamp("2026-09-30"))
+    fit = seg.fit
     recovery = truth.cluster_recovery(default_clean["layout"].truth, default_clean["resolved"],
                                       pd.Series(fit.labels, index=fit.features.index))
-    return {"c360": c360, "segments": segments, "k": fit.k, "stability": fit.stability, "recovery": recovery}
+    return {"c360": c360, "segments": seg.segments, "k": fit.k, "stability": fit.stability, "recovery": recovery,
+            "seg": seg}
 
 
 # Credentials the ci_run exports to the kernels; no report, executed notebook or output file may contain them.
@@ -120,3 +114,9 @@ def ci_run(tmp_path_factory):
 def secret_sentinels() -> dict[str, str]:
     """The credential values ci_run put in the environment."""
     return dict(SECRET_SENTINELS)
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    """Steps 01 and 02 as a function: ``pipeline(layout, catalog_path, window, db_url, source_dir, strict)``."""
+    return build

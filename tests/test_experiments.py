@@ -172,7 +172,7 @@ def test_planted_campaign_lifts_fall_inside_the_intervals(default_360, default_c
     tables = default_360["tables"]
     spec = truth.read_truth(default_clean["layout"].truth)["experiments"]
     for name, exp in spec.items():
-        units = E.campaign_units(tables["email_sends"], tables["campaigns"], tables["orders"], name)
+        units = E.campaign_units(tables["sends"], tables["campaigns"], tables["orders"], name)
         metric = "opened" if exp["metric"] == "open" else "clicked"
         comp = E.compare_arms(units, "variant", exp["control"], metric)
         rates = exp["true_open_rate"] if exp["metric"] == "open" else exp["true_click_rate"]

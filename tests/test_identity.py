@@ -59,12 +59,18 @@ def test_invalid_inputs_give_none():
     assert ID.normalise_phone("+49 12") is None
 
 
-def test_union_find_joins_chains():
-    uf = ID.UnionFind()
-    for a, b in [("a", "b"), ("c", "d"), ("b", "d"), ("e", "e")]:
-        uf.union(a, b)
-    groups = uf.groups()
-    assert len({groups[x] for x in "abcd"}) == 1 and groups["e"] != groups["a"]
+def test_resolution_joins_chains_of_links():
+    links = pd.DataFrame({"left": ["crm:a", "crm:c", "crm:b"], "right": ["crm:b", "crm:d", "crm:d"], "rule": "t"})
+    r = ID.resolve(links, ["crm:e"]).set_index("node")["customer_key"]
+    assert r[["crm:a", "crm:b", "crm:c", "crm:d"]].nunique() == 1 and r["crm:a"] == "a" and r["crm:e"] == "e"
+
+
+def test_person_key_decides_who_is_one_customer():
+    """Marketplace exports: a new customer id per order, one person key; the person is the customer."""
+    links = pd.DataFrame({"left": ["crm:o1", "crm:o2", "crm:o3"], "right": ["person:P9", "person:P9", "person:P1"],
+                          "rule": "crm person key"})
+    r = ID.resolve(links).set_index("node")["customer_key"]
+    assert r["crm:o1"] == r["crm:o2"] == "P9" and r["crm:o3"] == "P1"
 
 
 def test_resolution_key_is_smallest_crm_id_and_anonymous_groups_get_none():

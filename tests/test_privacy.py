@@ -113,9 +113,10 @@ def test_database_password_stays_out_of_the_failed_notebook_and_the_log(tmp_path
     out = io.StringIO()
     code = run("ci", overrides=[f"data_dir={tmp_path / 'data'}", "01_collection.db_url=env:CIW_TEST_CRM_URL"],
                only=["01"], reports_dir=tmp_path / "reports", out=out)
-    assert code == 1, out.getvalue()  # no database listens there: the notebook fails, naming the redacted URL
+    assert code == 1, out.getvalue()  # no database listens there: the notebook fails, naming the database safely
     executed = (tmp_path / "reports" / "executed" / "01_collection.ipynb").read_text(encoding="utf-8")
-    assert "analyst:***@127.0.0.1" in executed + out.getvalue()
+    assert "postgresql database crm on 127.0.0.1" in executed + out.getvalue()
+    assert "analyst" not in executed + out.getvalue()
     for text in [executed, out.getvalue()] + [p.read_text(encoding="utf-8") for p in (tmp_path / "reports").rglob(
             "*.html")]:
         assert secret not in text

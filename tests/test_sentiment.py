@@ -31,7 +31,7 @@ def test_gold_set_macro_f1_and_hard_cases():
 
 def test_sample_labels_and_star_correlation(default_360, default_clean):
     t = default_360["tables"]
-    fb = S.feedback_table(t["reviews"], t["surveys"], t["tickets"], t["products"])
+    fb = S.feedback_table(t["feedback"], t["products"])
     fb = fb.join(S.score(fb["text"])).dropna(subset=["sentiment"])
     labels = pd.read_parquet(default_clean["layout"].truth / "text_labels.parquet").rename(columns={"label": "planted"})
     m = fb.merge(labels, on="id")

@@ -35,6 +35,7 @@ def test_figure_html_embeds_a_png_with_caption():
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
     out = W.figure_html(fig, 'Traits of "A"', "One sentence.")
-    assert out.startswith('<img class="wb-widget-figure" src="data:image/png;base64,iVBOR')
-    assert 'alt="Traits of &quot;A&quot;"' in out and out.endswith('<p class="chart-caption">One sentence.</p>')
+    assert out.startswith('<figure class="wb-figure"><img src="data:image/png;base64,iVBOR')
+    assert 'alt="Traits of &quot;A&quot;"' in out
+    assert out.endswith('<figcaption class="chart-caption">One sentence.</figcaption></figure>')
     assert not plt.get_fignums(), "the figure is closed"

@@ -451,23 +451,26 @@ def campaign_units(sends: pd.DataFrame, campaigns: pd.DataFrame, orders: pd.Data
     if "send_id" in s:
         unit = unit.fillna(s["send_id"].astype("string"))
     units = pd.DataFrame({"unit_id": unit.to_numpy(), "customer_key": col("customer_key").to_numpy(),
-                          "variant": s["variant"].astype(str).to_numpy(), "sent_at": s["sent_at"].to_numpy(),
-                          "opened": col("opened_at").notna().astype(int).to_numpy(),
-                          "clicked": col("clicked_at").notna().astype(int).to_numpy(),
-                          "converted": col("converted").fillna(False).astype(bool).astype(int).to_numpy(),
-                          "revenue": pd.to_numeric(col("revenue"), errors="coerce").fillna(0.0).to_numpy()})
+                          "variant": s["variant"].astype(str).to_numpy(), "sent_at": s["sent_at"].to_numpy()})
+    # Only the outcomes the data records become metrics: a missing column is not a column of zeros.
+    if "opened_at" in s:
+        units["opened"] = s["opened_at"].notna().astype(int).to_numpy()
+    if "clicked_at" in s:
+        units["clicked"] = s["clicked_at"].notna().astype(int).to_numpy()
+    if "converted" in s:
+        units["converted"] = s["converted"].fillna(False).astype(bool).astype(int).to_numpy()
+    if "revenue" in s:
+        units["revenue"] = pd.to_numeric(s["revenue"], errors="coerce").fillna(0.0).to_numpy()
     repeated = int(units["unit_id"].duplicated().sum())
     units = units.drop_duplicates("unit_id", keep="first").reset_index(drop=True)
     start = pd.Timestamp(camp["sent_at"]) - pd.Timedelta(days=pre_days)
     before = sends[(sends["sent_at"] < camp["sent_at"]) & (sends["sent_at"] >= start)]
     opens = before.groupby("customer_key")["opened_at"].count() if "opened_at" in before else pd.Series(dtype=float)
     units["pre_opens"] = units["customer_key"].map(opens).fillna(0).astype(float)
-    if orders is not None:
+    if orders is not None and "revenue" in units:
         done = purchases(orders)
         done = done[(done["order_date"] < camp["sent_at"]) & (done["order_date"] >= start)]
         units["pre_revenue"] = units["customer_key"].map(done.groupby("customer_key")["net"].sum()).fillna(0.0)
-    else:
-        units["pre_revenue"] = 0.0
     units.attrs.update({"experiment": experiment, "campaign_id": camp["campaign_id"],
                         "name": camp["name"] if pd.notna(camp.get("name")) else experiment,
                         "intended_split": camp["intended_split"], "repeated_sends": repeated,
@@ -525,19 +528,34 @@ def choose_source(source: str, available: set[str], table_file: str) -> tuple[st
         raise ExperimentError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if source == "auto":
         source = "table" if table_file else "assignments" if "assignments" in available else \
-            "campaigns" if {"campaigns", "sends"} <= available else ""
+            "campaigns" if "sends" in available else ""
     if not source:
         return "", ("No experiment data in this data set (no experiment assignments, no A/B-tested e-mail "
                     "campaigns, no table_file): A/B analysis skipped.")
-    if source == "campaigns" and not {"campaigns", "sends"} <= available:
-        return "", "The data has no e-mail campaigns and sends, so there are no campaign tests to analyse."
+    if source == "campaigns" and "sends" not in available:
+        return "", "The data has no e-mail sends, so there are no campaign tests to analyse."
     if source == "assignments" and "assignments" not in available:
         return "", "The data has no experiment assignments to analyse."
     return source, ""
 
 
-def campaign_tests_exist(campaigns: pd.DataFrame) -> bool:
-    return "experiment" in campaigns and campaigns["experiment"].notna().any()
+def campaign_tests_exist(campaigns: pd.DataFrame | None) -> bool:
+    return campaigns is not None and "experiment" in campaigns and campaigns["experiment"].notna().any()
+
+
+def with_campaigns(tables: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame | None]:
+    """The tables with a campaigns table: the data's own, or, when it has none, one derived from the sends, where
+    every campaign sent in two or more variants is an A/B test named after the campaign."""
+    sends = tables.get("sends")
+    if tables.get("campaigns") is not None or sends is None or "variant" not in sends:
+        return tables
+    g = sends.dropna(subset=["variant"]).groupby("campaign_id")
+    camp = pd.DataFrame({"campaign_id": g.size().index, "sent_at": g["sent_at"].min().to_numpy(),
+                         "variants": g["variant"].nunique().to_numpy()})
+    camp["experiment"] = camp["campaign_id"].where(camp["variants"] >= 2)
+    camp["name"] = camp["campaign_id"]
+    camp["intended_split"] = None
+    return {**tables, "campaigns": camp.drop(columns="variants")}
 
 
 def assignment_units(assignments: pd.DataFrame, experiment: str) -> pd.DataFrame:
@@ -617,6 +635,8 @@ def _declared(name: str, units: pd.DataFrame) -> dict:
     declared_metric = units.attrs.get("primary_metric")
     metric = (str(declared_metric) if isinstance(declared_metric, str) and declared_metric in
               ("opened", "clicked", "converted") else "opened" if "subject" in name.lower() else "clicked")
+    if metric not in units:  # the data records fewer outcomes: judge on what it has
+        metric = next((m for m in ("clicked", "opened", "converted") if m in units), metric)
     return {"control": control, "metric": metric}
 
 

@@ -440,7 +440,7 @@ def followup_queue(feedback: pd.DataFrame, threshold: float, clv: pd.DataFrame |
     if "sentences" not in f:
         f["sentences"] = 0
     value = clv.set_index("customer")["clv"] if clv is not None else None
-    f["clv"] = f["customer_key"].map(value) if value is not None else np.nan
+    f["clv"] = pd.to_numeric(f["customer_key"].map(value), errors="coerce") if value is not None else np.nan
     severity = (1 - f["compound"].fillna(0)) + np.where(f["nps"].fillna(10) <= 6, (7 - f["nps"].fillna(7)) / 7, 0)
     f["priority"] = severity * (f["clv"].fillna(f["clv"].median() if value is not None else 1.0) + 1)
     if "topic" not in f:

@@ -152,9 +152,9 @@ def _merge_key_duplicates(engine: Engine, state: CleanState, entity: Entity, col
     rules = _rule_of(state.catalog, name, "duplicates")
     groups["rule"] = groups["_source"].map(rules).fillna("latest")
     conflicting = groups[(groups["rule"] == "quarantine") & (groups["fields"] != "")]
-    for r in groups.itertuples():
-        state.conflicts.append({"entity": name, "key": "/".join(str(getattr(r, k)) for k in key),
-                                "copies": int(r._n), "fields": r.fields or "(none)", "rule": r.rule})
+    for _, r in groups.iterrows():
+        state.conflicts.append({"entity": name, "key": "/".join(str(r[k]) for k in key),
+                                "copies": int(r["_n"]), "fields": r["fields"] or "(none)", "rule": r["rule"]})
     q_cond = "FALSE"
     if len(conflicting):
         engine.register_frame(f"conflict__{name}", conflicting[key + ["fields"]].reset_index(drop=True))

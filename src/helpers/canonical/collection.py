@@ -217,18 +217,25 @@ def window_warnings(col: "Collection") -> list[str]:
 
 
 def _check_gross_failures(engine: Engine, name: str, mapping: conform.Mapping, violations: pd.DataFrame) -> None:
-    spec = mapping.spec
-    total = int(engine.scalar(f"SELECT count(*) FROM {engine.dialect.q('checked__' + name)}") or 0)
-    if total < GROSS_FAILURE_MIN_VALUES or violations.empty:
+    """A mapped column where almost every non-empty value fails its type means the mapping or the locale is wrong
+    (dates read in the wrong order, a comma-decimal file declared with dots): stop with a clear error instead of
+    quarantining the whole source."""
+    if violations.empty:
         return
+    d = engine.dialect
     bad = violations[violations["rule"].isin(["type", "decimal_style"])]
     for role, g in bad.groupby("role"):
-        if spec.is_required(role) and len(g) >= GROSS_FAILURE_SHARE * total:
+        if len(g) < GROSS_FAILURE_MIN_VALUES:
+            continue
+        filled = int(engine.scalar(f"SELECT count({d.q('t__' + role)}) FROM {d.q('checked__' + name)}") or 0)
+        if filled and len(g) >= GROSS_FAILURE_SHARE * filled:
             first = g.iloc[0]
-            hint = ("check locale.date_order or the column's formats" if spec.model.roles[role].type in
-                    ("datetime", "date") else "check locale.decimal and locale.thousands")
+            hint = ("check locale.date_order or the column's formats" if mapping.spec.model.roles[role].type in
+                    ("datetime", "date") else "check locale.decimal and locale.thousands"
+                    if mapping.spec.model.roles[role].type in ("number", "integer", "money") else
+                    "check which column the role is mapped to")
             raise SourceError(mapping.label, str(first["column"]), int(first[ROW]),
-                              str(first["reason"]).removeprefix("expected ") + f" ({len(g):,} of {total:,} values "
+                              str(first["reason"]).removeprefix("expected ") + f" ({len(g):,} of {filled:,} values "
                               f"fail, so the mapping or locale is probably wrong: {hint})", repr(first["value"]))
 
 

@@ -97,45 +97,6 @@ def normalise_phone(phone: str | None, country: str | None = None) -> str | None
     return "+" + e164
 
 
-class UnionFind:
-    """Disjoint sets over hashable items, with path compression and union by size."""
-
-    def __init__(self) -> None:
-        self.parent: dict = {}
-        self.size: dict = {}
-
-    def add(self, x) -> None:
-        if x not in self.parent:
-            self.parent[x] = x
-            self.size[x] = 1
-
-    def find(self, x):
-        self.add(x)
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:  # path compression
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a, b) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return
-        if self.size[ra] < self.size[rb]:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.size[ra] += self.size[rb]
-
-    def groups(self) -> dict:
-        """Map every item to its root."""
-        return {x: self.find(x) for x in self.parent}
-
-
-def _frame(engine, sql: str) -> pd.DataFrame:
-    return engine.frame(sql)
-
-
 def email_norm_table(engine) -> pd.DataFrame:
     """Every distinct e-mail in the clean tables with its normalised form (computed once per address)."""
     d = engine.dialect

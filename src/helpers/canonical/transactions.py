@@ -77,10 +77,9 @@ def build(engine: Engine, catalog: Catalog) -> Transactions:
             parts += [f"o.{d.q(role)}"] if has_orders and role in oc else []
             return f"COALESCE({', '.join(parts)})" if parts else d.null_of(kind)
         amount = (f"l.{d.q('amount')}" if "amount" in lc else d.null_of("money"))
-        computed = (f"l.{d.q('quantity')} * l.{d.q('unit_price')} * (1 - COALESCE(l.{d.q('discount_pct')}, 0) / 100.0)"
-                    if {"quantity", "unit_price"} <= lc and "discount_pct" in lc else
-                    f"l.{d.q('quantity')} * l.{d.q('unit_price')}" if {"quantity", "unit_price"} <= lc else
-                    d.null_of("money"))
+        qty = f"l.{d.q('quantity')}" if "quantity" in lc else "1.0"  # without a quantity, a line is one unit
+        discount = f" * (1 - COALESCE(l.{d.q('discount_pct')}, 0) / 100.0)" if "discount_pct" in lc else ""
+        computed = f"{qty} * l.{d.q('unit_price')}{discount}" if "unit_price" in lc else d.null_of("money")
         order_id = (f"COALESCE(l.{d.q('order_id')}, concat(l._source, ':', CAST(l.{ROW} AS {d.sql_type('text')})))"
                     if "order_id" in lc else f"concat(l._source, ':', CAST(l.{ROW} AS {d.sql_type('text')}))")
         reversal = "l._reversal" + (" OR COALESCE(o._reversal, FALSE)" if has_orders else "")
@@ -90,7 +89,8 @@ def build(engine: Engine, catalog: Catalog) -> Transactions:
                    {both('customer_id')} AS customer_id, {both('person_id')} AS person_id,
                    {both('email')} AS email, {both('order_date', 'datetime')} AS order_date,
                    {_pick(d, 'l', lc, 'product_id')} AS product_id, {_pick(d, 'l', lc, 'product_name')} AS product_name,
-                   {_pick(d, 'l', lc, 'category')} AS category, {_pick(d, 'l', lc, 'quantity', 'number')} AS quantity,
+                   {_pick(d, 'l', lc, 'category')} AS category,
+                   {f"l.{d.q('quantity')}" if "quantity" in lc else "1.0"} AS quantity,
                    {_pick(d, 'l', lc, 'unit_price', 'money')} AS unit_price,
                    COALESCE({_pick(d, 'l', lc, 'discount_pct', 'number')}, 0) AS discount_pct,
                    COALESCE({amount}, {computed}) AS amount_source,

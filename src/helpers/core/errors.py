@@ -18,9 +18,11 @@ class SourceError(WorkbenchError, ValueError):
     """
 
     def __init__(self, file: str, column: str | None = None, row: int | None = None,
-                 expected: str = "", got: str = "") -> None:
+                 expected: str = "", got: str = "", key: str | None = None) -> None:
         self.file, self.column, self.row, self.expected, self.got = file, column, row, expected, got
         where = [file]
+        if key is not None:  # a setting in a configuration file, e.g. sources.orders.locale.decimal
+            where.append(f"at {key}")
         if column is not None:
             where.append(f"column {column!r}")
         if row is not None:

@@ -63,8 +63,9 @@ def percent(ax: plt.Axes, axis: str = "y", decimals: int = 0) -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
-def figure_html(fig: plt.Figure, caption: str, dpi: int | None = None) -> str:
-    """A figure as an embedded PNG with its caption as alt text and as a visible one-sentence caption."""
+def figure_html(fig: plt.Figure, caption: str, dpi: int | None = None, alt: str | None = None) -> str:
+    """A figure as an embedded PNG with alt text (default: its title and caption) and a visible one-sentence
+    caption."""
     import base64
 
     from helpers.core.safety import html_text, inline_markup
@@ -77,7 +78,7 @@ def figure_html(fig: plt.Figure, caption: str, dpi: int | None = None) -> str:
     fig.savefig(buf, format="png", bbox_inches="tight", dpi=dpi)
     plt.close(fig)
     title = fig.axes[0].get_title() if fig.axes else ""
-    alt = f"{title}. {caption}" if title else caption
+    alt = alt or (f"{title}. {caption}" if title else caption)
     src = base64.b64encode(buf.getvalue()).decode()
     return (f'<figure class="wb-figure"><img src="data:image/png;base64,{src}" alt="{html_text(alt.strip())}">'
             f'<figcaption class="chart-caption">{inline_markup(caption.strip())}</figcaption></figure>')

@@ -21,7 +21,7 @@ def figure_html(fig, alt: str, caption: str = "", dpi: int = 80) -> str:
     """A matplotlib figure as an inline PNG with alt text and a caption (closing the figure), for a panel."""
     from helpers.core.plotting import figure_html as _figure
 
-    return _figure(fig, caption or alt, dpi=dpi)
+    return _figure(fig, caption or alt, dpi=dpi, alt=alt)
 
 
 def _control(description: str, options: Sequence[str], kind: str):

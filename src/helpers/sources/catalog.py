@@ -30,7 +30,7 @@ required. ``python -m helpers.sources suggest FILE`` proposes an entry for a new
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -186,20 +186,20 @@ class Catalog:
 
 
 def _err(path: Path, where: str, expected: str, got: object = None) -> SourceError:
-    return SourceError(path.name, where, expected=expected, got="" if got is None else repr(got))
+    return SourceError(path.name, key=where, expected=expected, got="" if got is None else repr(got))
 
 
 def _check_keys(path: Path, where: str, given: dict, allowed: set[str]) -> None:
     for k in given:
         if k not in allowed:
-            raise SourceError(path.name, where, expected=f"one of the keys {', '.join(sorted(allowed))}",
+            raise SourceError(path.name, key=where, expected=f"one of the keys {', '.join(sorted(allowed))}",
                               got=f"unknown key {k!r}{did_you_mean(k, allowed)}")
 
 
 def _column_map(path: Path, src: str, role: str, value: object, entity: Entity) -> ColumnMap:
     where = f"sources.{src}.columns.{role}"
     if role not in entity.roles and not entity.extra_columns:
-        raise SourceError(path.name, where, expected=f"a role of entity {entity.name!r} "
+        raise SourceError(path.name, key=where, expected=f"a role of entity {entity.name!r} "
                           f"({', '.join(entity.roles)})", got=f"unknown role {role!r}{did_you_mean(role, entity.roles)}")
     if isinstance(value, str):
         return ColumnMap(role, column=value)
@@ -368,9 +368,12 @@ def check_minimum(cat: Catalog, path: Path) -> None:
                 if role not in s.columns:
                     raise _err(path, f"sources.{s.name}.columns", f"a '{role}' mapping: without an orders source, "
                                "order lines must carry the customer and the date", f"roles {', '.join(s.columns)}")
-        if "amount" not in s.columns and not {"quantity", "unit_price"} <= set(s.columns):
-            raise _err(path, f"sources.{s.name}.columns", "an 'amount' mapping, or both 'quantity' and "
-                       "'unit_price'", f"roles {', '.join(s.columns)}")
+            # Without order headers, a line's date is its order's date: a line without one cannot be placed in time.
+            if s.columns["order_date"].required is None:
+                s.columns["order_date"] = replace(s.columns["order_date"], required=True)
+        if "amount" not in s.columns and "unit_price" not in s.columns:
+            raise _err(path, f"sources.{s.name}.columns", "an 'amount' mapping, or a 'unit_price' (with 'quantity', "
+                       "else one unit per line)", f"roles {', '.join(s.columns)}")
     if has_orders and not cat.by_entity("order_lines"):
         for s in cat.by_entity("orders"):
             if "amount" not in s.columns:

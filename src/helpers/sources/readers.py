@@ -212,9 +212,34 @@ def sniff_encoding(sample: bytes, complete: bool = True) -> str:
         sample.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if not complete and exc.reason == "unexpected end of data":  # a character cut by the end of the sample
-            return "utf-8"
-        return FALLBACK
+        if not complete and exc.reason == "unexpected end of data" and exc.start >= len(sample) - 4:
+            return "utf-8"  # a character cut by the end of the sample
+    # Some lines are not UTF-8. If other lines hold valid multi-byte UTF-8, the file is a mixed export (UTF-8
+    # with a few Windows-1252 lines, decoded line by line); otherwise it is Windows-1252 throughout.
+    utf8_lines = bad_lines = 0
+    for line in sample.split(b"\n")[:-1] if not complete else sample.split(b"\n"):
+        if max(line, default=0) < 0x80:
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_lines += 1
+        except UnicodeDecodeError:
+            bad_lines += 1
+    return "utf-8" if utf8_lines and utf8_lines >= bad_lines else FALLBACK
+
+
+def _read_sample(path: Path, size: int = 1 << 16) -> bytes:
+    """The first ``size`` decompressed bytes; compression faults become SourceErrors."""
+    try:
+        with open_bytes(path) as fh:
+            return fh.read(size)
+    except EOFError:
+        raise SourceError(path.name, expected="a complete compressed file",
+                          got="a file that ends early (truncated?)") from None
+    except (gzip.BadGzipFile, lzma.LZMAError, zipfile.BadZipFile, OSError) as exc:
+        if isinstance(exc, PermissionError):
+            raise SourceError(path.name, expected="a file the workbench may read", got="permission denied") from None
+        raise SourceError(path.name, expected="a readable compressed file", got=f"{type(exc).__name__}: {exc}") from None
 
 
 class LineDecoder:
@@ -228,8 +253,7 @@ class LineDecoder:
     def __init__(self, path: Path, declared: str = "auto") -> None:
         self.path = path
         self.declared = declared or "auto"
-        with open_bytes(path) as fh:
-            self.sample = fh.read(1 << 16)
+        self.sample = _read_sample(path)
         if not self.sample.strip(b"\xef\xbb\xbf\xff\xfe\x00\r\n\t "):
             got = "only a byte-order mark" if self.sample.strip(b"\r\n\t ") else "only blank lines"
             raise SourceError(path.name, expected="a header line and data", got=f"an empty file ({got})")
@@ -397,7 +421,8 @@ class _Lines:
 
 
 def read_delimited(path: Path, name: str, staged_path: Path, sep: str | None = "auto", quote: str = '"',
-                   encoding: str = "auto", header_row: int = 1, strict: bool = False) -> ReadResult:
+                   encoding: str = "auto", header_row: int = 1, strict: bool = False, limit: int | None = None
+                   ) -> ReadResult:
     """Stage a delimited text file (CSV, TSV, ``;``-separated…), accounting for every physical record.
 
     A record normally is one line. A quoted field may span lines; a quote that is never closed (or that would
@@ -448,6 +473,8 @@ def read_delimited(path: Path, name: str, staged_path: Path, sep: str | None = "
     acc.columns = columns
     stager = _Stager(staged_path, columns)
     while (item := lines.next()) is not None:
+        if limit is not None and acc.records >= limit:  # a sample (the source wizard): stop early
+            break
         line_no, text = item
         if text is None:
             acc.records += 1
@@ -542,8 +569,8 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
     return out
 
 
-def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto", strict: bool = False
-               ) -> ReadResult:
+def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto", strict: bool = False,
+               limit: int | None = None) -> ReadResult:
     """Stage JSON Lines (one object per line, optionally compressed); bad lines are unreadable with their number.
 
     Nested objects become dotted column names (``context.ip``); lists are kept as JSON text.
@@ -558,6 +585,8 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
     chunks: list[tuple[list[int], list[dict]]] = []
     undecodable = dict(decoder.undecodable)
     for line_no, text in decoder.lines():
+        if limit is not None and acc.records >= limit:
+            break
         if text is None:
             acc.records += 1
             reason = dict(decoder.undecodable).get(line_no, undecodable.get(line_no, "undecodable bytes"))
