@@ -172,11 +172,17 @@ def plot_netting(monthly: pd.DataFrame, currency: str):
     return fig
 
 
-def netting_caption(monthly: pd.DataFrame, currency: str) -> str:
+def netting_caption(monthly: pd.DataFrame, currency: str, window_end: str) -> str:
+    from helpers.core.periods import partial_month
+
+    if monthly.empty:
+        return "No complete month of orders to show."
     best = monthly["net"].idxmax()
     refund_share = monthly["refund"].sum() / max(monthly["gross_completed"].sum(), 1e-9)
+    cut = partial_month(window_end)
+    partial = f" {cut:%b %Y} is not shown: the data stop on {pd.Timestamp(window_end):%d %b}." if cut is not None else ""
     return (f"Refunds took back {refund_share:.1%} of completed sales; the strongest month was {best:%b %Y} with "
-            f"{fmt_money(monthly.at[best, 'net'], currency)} net.")
+            f"{fmt_money(monthly.at[best, 'net'], currency)} net.{partial}")
 
 
 def identity_kpis(built: Built, sizes: pd.DataFrame) -> list[dict]:

@@ -201,9 +201,12 @@ def record_nodes(engine) -> list[str]:
         if "person_id" in engine.columns("clean__customers"):
             parts.append(f"SELECT DISTINCT {d.cat(d.lit('person:'), 'person_id')} FROM clean__customers "
                          "WHERE person_id IS NOT NULL")
-    if engine.exists("tx_orders"):
-        parts.append(f"SELECT DISTINCT {d.cat(d.lit('crm:'), 'customer_id')} FROM tx_orders WHERE customer_id IS NOT NULL")
-        parts.append(f"SELECT DISTINCT {d.cat(d.lit('person:'), 'person_id')} FROM tx_orders WHERE person_id IS NOT NULL")
+    for table in ("tx_orders", "tx_refunds"):  # a customer whose only transactions are credit notes is one too
+        if engine.exists(table):
+            parts.append(f"SELECT DISTINCT {d.cat(d.lit('crm:'), 'customer_id')} FROM {table} "
+                         "WHERE customer_id IS NOT NULL")
+            parts.append(f"SELECT DISTINCT {d.cat(d.lit('person:'), 'person_id')} FROM {table} "
+                         "WHERE person_id IS NOT NULL")
     if engine.exists("clean__events") and "anonymous_id" in engine.columns("clean__events"):
         parts.append(f"SELECT DISTINCT {d.cat(d.lit('cookie:'), 'anonymous_id')} FROM clean__events "
                      "WHERE anonymous_id IS NOT NULL")
