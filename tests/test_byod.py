@@ -108,8 +108,9 @@ def test_flat_invoice_log_runs_end_to_end(tmp_path):
         assert (tmp_path / "reports" / "html" / f"{step}.html").exists(), step
     # Every physical line is accounted for, guests included (kept as guest orders by the stated rule).
     m2 = metrics(tmp_path, "02_cleaning")
-    assert m2["records_in"] == len(df) and m2["balanced"]
-    guests = df.loc[(df["CustomerID"] == "") & ~df["InvoiceNo"].str.startswith("C"), "InvoiceNo"].nunique()
+    assert m2["records_in"] == len(df) and m2["balanced"] and m2["quarantined"] == 1
+    guests = df.loc[(df["CustomerID"] == "") & ~df["InvoiceNo"].str.startswith("C") & (df["UnitPrice"] >= 0),
+                    "InvoiceNo"].nunique()  # the bad-debt line's negative price quarantines it
     assert m2["duplicates_merged"] == 1 and m2["guest_orders"] == guests
     # Revenue net of cancellations, computed independently: every line once, the negative bad-debt price excluded.
     independent = df.drop_duplicates()

@@ -182,7 +182,7 @@ def test_clv_report_on_cdnow_shows_the_published_estimates(ci_run):
     code = run("ci", overrides=[f"data_dir={root / 'data'}", "04_clv.dataset=cdnow"], only=["04"],
                reports_dir=root / "reports_cdnow", out=out)
     assert code == 0, out.getvalue()
-    text = (root / "reports_cdnow" / "html" / "04_clv.html").read_text(encoding="utf-8")
+    text = (root / "reports_cdnow" / "html" / "04_clv_cdnow.html").read_text(encoding="utf-8")
     for published, ours in [("0.2430", "0.2426"), ("4.4140", "4.4136"), ("0.7930", "0.7929"), ("2.4260", "2.4259"),
                             ("-9,582.4000", "-9,582.4292")]:
         assert published in text and ours in text
@@ -234,7 +234,7 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
                  "06_ab_test.segment_col="]
     out = io.StringIO()
     assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
-    text = (tmp_path / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
+    text = (tmp_path / "reports" / "html" / "06_ab_test_table.html").read_text(encoding="utf-8")
     assert "Sample-ratio mismatch" in text and "Control wins on retention 7" in text
     metrics = root / "data" / "processed" / "metrics"
     assert "send_time" in json.loads((metrics / "06_ab_test.json").read_text())["metrics"]["experiment"]
@@ -254,3 +254,23 @@ def test_sentiment_report_queue_and_dry_run_alerts(ci_run):
     assert len(queue) > 0 and "customer_key" not in queue.columns
     assert queue["priority"].is_monotonic_decreasing
     assert list((followups / "outbox").glob("*.eml")), "dry run writes the alert e-mails as files"
+
+
+def test_reports_after_a_rerun_step_are_marked_stale(ci_run, tmp_path):
+    """After --only 03, the kept reports of 04–07 were built from 03's previous outputs: the index and their pages
+    say so, instead of mixing old and new figures silently."""
+    import shutil
+
+    _, root, _ = ci_run
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("reports2", "reports_cdnow"))
+    out = io.StringIO()
+    assert run("ci", overrides=[f"data_dir={copy / 'data'}"], only=["03"], reports_dir=copy / "reports",
+               out=out) == 0, out.getvalue()
+    runs = {r["name"]: r for r in json.loads((copy / "reports" / "run.json").read_text())["runs"]}
+    assert runs["03_segmentation"]["status"] == "ok" and runs["02_cleaning"]["status"] == "ok"
+    assert {runs[n]["status"] for n in ["04_clv", "05_sentiment", "06_ab_test", "07_summary"]} == {"stale"}
+    page = (copy / "reports" / "html" / "04_clv.html").read_text(encoding="utf-8")
+    assert 'class="wb-banner-stale"' in page and "step 03 was re-run" in page
+    assert "stale" in (copy / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "Stale (built from earlier outputs" in out.getvalue()

@@ -10,8 +10,9 @@ Usage::
     python -m helpers.run --only 07 --pdf       # also print the executive summary to reports/summary.pdf
 
 Writes ``reports/executed/*.ipynb``, ``reports/html/*.html`` and ``reports/index.html``.
-Exits 1 when a notebook fails (naming it and the failing cell) and keeps the reports
-that finished; exits 2 for invalid parameters, before anything runs.
+Exits 1 when a notebook fails (naming it and the failing cell) and keeps the reports that finished; exits 2 for
+invalid parameters, before anything runs. A step with nothing to analyse in the data is marked *skipped* and the
+run goes on. Secrets (database URLs given through ``env:``, SMTP credentials) are scrubbed from every output.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 from helpers.core.errors import ParameterError
 from helpers.core.paths import NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, resolve
 
+TEXT_OUTPUTS = {".json", ".csv", ".eml", ".html", ".ipynb", ".md", ".txt", ".log", ".yaml"}
+
 
 def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     """Numbered notebooks (``NN_topic.ipynb``) in number order."""
@@ -40,41 +43,113 @@ def declared_parameters(nb_path: Path) -> dict[str, dict]:
     return papermill.inspect_notebook(str(nb_path))
 
 
-def _fail_location(exc: Exception, executed: Path) -> str:
-    """Name the failing cell: its number among code cells and its first line."""
+def report_name(stem: str, values: dict) -> str:
+    """The report's file name: the notebook's, with the data set's name when it analyses another data set, so an
+    alternative run (CDNOW in 04, a table file in 06) never replaces the main job's report.
+
+    >>> report_name("04_clv", {"dataset": "cdnow"}), report_name("04_clv", {"dataset": "orders"})
+    ('04_clv_cdnow', '04_clv')
+    """
+    if values.get("dataset") not in (None, "", "orders"):
+        return f"{stem}_{values['dataset']}"
+    if values.get("table_file"):
+        return f"{stem}_table"
+    return stem
+
+
+def quiet_kernel_manager():
+    """A kernel manager that encrypts the kernel's local channels (CurveZMQ), which is safer and keeps ipykernel
+    from printing its 'running over TCP without encryption' warning on every start."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+
+    class EncryptedKernelManager(KernelManager):
+        @default("transport_encryption")
+        def _default_encryption(self) -> str:
+            import zmq
+
+            return "required" if zmq.has("curve") else "disabled"
+
+    return EncryptedKernelManager
+
+
+def fail_location(executed: Path) -> str:
+    """The visible cell that failed: its number among the notebook's code cells, the section it is in, and its
+    first line."""
     import nbformat
 
     try:
         nb = nbformat.read(str(executed), as_version=4)
-        # Count as in the committed notebook: papermill's injected-parameters cell is not there.
-        code = [c for c in nb.cells if c.cell_type == "code"
-                and "injected-parameters" not in c.metadata.get("tags", [])]
-        for i, cell in enumerate(code, start=1):
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-                return f"code cell {i} ({first[:70]!r})"
     except Exception:  # the executed file may not exist if the kernel never started
-        pass
+        return "an unknown cell (the kernel did not start)"
+    heading, number = "", 0
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    heading = line.lstrip("#").strip()
+                    break
+            continue
+        if cell.cell_type != "code" or "injected-parameters" in tags:
+            continue
+        number += 1
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first = next((ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("%")), "")
+            kind = "the hidden setup cell" if "remove-cell" in tags else f"code cell {number}"
+            section = f" in section '{heading}'" if heading else ""
+            return f"{kind}{section} ({first[:70]!r})"
     return "an unknown cell"
 
 
-def _with_earlier_reports(runs: list[dict], all_notebooks: list[Path], reports_dir: Path) -> list[dict]:
-    """With --only, keep the index entries of notebooks not run this time whose reports still exist."""
-    previous = {}
+def _previous_runs(reports_dir: Path) -> dict[str, dict]:
     run_file = reports_dir / "run.json"
-    if run_file.exists():
-        previous = {r["name"]: r for r in json.loads(run_file.read_text(encoding="utf-8")).get("runs", [])}
+    if not run_file.exists():
+        return {}
+    try:
+        return {r["name"]: r for r in json.loads(run_file.read_text(encoding="utf-8")).get("runs", [])}
+    except (ValueError, KeyError):
+        return {}
+
+
+def _with_earlier_reports(runs: list[dict], all_notebooks: list[Path], reports_dir: Path, rerun: set[str]
+                          ) -> list[dict]:
+    """With --only, keep the entries of notebooks not run this time whose reports still exist. A kept report of a
+    step *after* one that was re-run is marked stale: it was built from the earlier step's previous outputs."""
+    previous = _previous_runs(reports_dir)
     this_run = {r["name"]: r for r in runs}
+    first_rerun = min((n[:2] for n in rerun), default=None)
     out = []
     for nb in all_notebooks:
         if nb.stem in this_run:
             out.append(this_run[nb.stem])
-        elif nb.stem in previous and previous[nb.stem].get("html") and (reports_dir / previous[nb.stem]["html"]).exists():
-            out.append(previous[nb.stem])
+        elif nb.stem in previous and previous[nb.stem].get("html") and (
+                reports_dir / previous[nb.stem]["html"]).exists():
+            entry = dict(previous[nb.stem])
+            if first_rerun is not None and nb.stem[:2] > first_rerun and entry.get("status") in ("ok", "stale"):
+                entry["status"] = "stale"
+                entry["stale_because"] = (f"step {first_rerun} was re-run after this report was made; rerun "
+                                          f"--only {nb.stem[:2]} (or the whole job) to refresh it")
+            out.append(entry)
         else:
-            out.append({"name": nb.stem, "title": nb.stem, "params": {}, "status": "skipped", "seconds": 0.0,
+            out.append({"name": nb.stem, "title": nb.stem, "params": {}, "status": "not run", "seconds": 0.0,
                         "html": None})
     return out
+
+
+def scrub_outputs(folders: list[Path], secrets: list[str]) -> int:
+    """Replace every secret in every text output under ``folders``; returns the number of files changed."""
+    from helpers.core.secrets import scrub_file
+
+    if not secrets:
+        return 0
+    changed = 0
+    for folder in folders:
+        if folder.exists():
+            for p in folder.rglob("*"):
+                if p.is_file() and p.suffix.lower() in TEXT_OUTPUTS:
+                    changed += scrub_file(p, secrets)
+    return changed
 
 
 def run(param_set: str = "default", overrides: list[str] | None = None, only: list[str] | None = None,
@@ -84,13 +159,15 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     import papermill
 
     from helpers import params as P
+    from helpers.core.secrets import scrub, scrub_file, secret_values
     from helpers.reporting import pages as R
-    from helpers.reporting.index import build_index
     from helpers.reporting import widget_assets
+    from helpers.reporting.index import build_index
 
+    secrets: list[str] = []
 
     def say(msg: str) -> None:
-        print(msg, file=out, flush=True)
+        print(scrub(msg, secrets) if secrets else msg, file=out, flush=True)
 
     notebooks = all_notebooks = discover_notebooks(notebooks_dir)
     if not notebooks:
@@ -98,14 +175,9 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         return 2
     try:
         pset = P.load_param_set(param_set, params_dir)
-        for text in overrides or []:
-            nb, key, value = P.parse_override(text)
-            if nb:
-                pset["notebooks"].setdefault(nb, {})[key] = value
-            else:
-                pset["common"][key] = value
+        parsed = [P.parse_override(text) for text in overrides or []]
         declared = {p.stem: declared_parameters(p) for p in notebooks}
-        resolved = P.resolve_all(pset, declared)
+        resolved = P.resolve_all(pset, declared, parsed)
         if only:
             wanted = {o.zfill(2) for o in only}
             unknown = wanted - {p.stem[:2] for p in notebooks}
@@ -116,77 +188,86 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     except ParameterError as exc:
         say(f"Parameter error: {exc}")
         return 2
+    secrets = secret_values({f"{nb}.{k}": v for nb, vals in resolved.items() for k, v in vals.items()})
     reports_dir = resolve(reports_dir or pset.get("reports_dir") or REPORTS_DIR)
-
     executed_dir, html_dir = reports_dir / "executed", reports_dir / "html"
     executed_dir.mkdir(parents=True, exist_ok=True)
     html_dir.mkdir(parents=True, exist_ok=True)
     if widget_assets.copy_to(reports_dir) is None:
-        say(f"Warning: the widget renderer is not installed ({widget_assets.assets_dir()}), so explorers will be "
-            "blank in the HTML. Run `make install` or `python -m helpers.reporting.widget_assets fetch` once.")
-    data_dir = resolve(pset["common"].get("data_dir", "data"))
+        say(f"Warning: the widget renderer is not installed ({widget_assets.assets_dir()}), so explorers show their "
+            "prepared default view only. Run `make install` or `python -m helpers.reporting.widget_assets fetch` "
+            "once.")
+    data_dir = resolve(next((v["data_dir"] for v in resolved.values() if "data_dir" in v), "data"))
     # One notebook showing identities makes the whole run internal: every page of it carries the banner.
     pii_mode = "allow" if any(v.get("pii") == "allow" for v in resolved.values()) else "mask"
     if pii_mode == "allow":
         say("NOTE: pii=allow: these reports show names and e-mails and are marked INTERNAL on every page.")
     stamp_base = {"git_commit": R.git_commit(), "packages": R.package_versions(), "param_set": param_set,
                   "pii_banner": R.PII_BANNER if pii_mode == "allow" else ""}
+    titles = {p.stem: R.notebook_title(p) for p in all_notebooks}
+    names = {p.stem: report_name(p.stem, resolved[p.stem]) for p in all_notebooks}
+    nav = [{"href": f"{names[p.stem]}.html", "title": R.short_title(titles[p.stem]), "number": p.stem[:2]}
+           for p in all_notebooks]
+    kernel_manager = quiet_kernel_manager()
     runs, failed = [], False
-    nav = [{"href": f"{p.stem}.html", "title": p.stem[:2]} for p in notebooks]
     say(f"Running {len(notebooks)} notebook(s) with parameter set '{param_set}' -> {reports_dir}")
     for i, nb in enumerate(notebooks, start=1):
-        name = nb.stem
-        title = R.notebook_title(nb)
-        values = resolved[name]
-        entry = {"name": name, "title": title, "params": values, "status": "skipped", "seconds": 0.0, "html": None}
+        stem, name, title = nb.stem, names[nb.stem], titles[nb.stem]
+        values = resolved[stem]
+        entry = {"name": name, "notebook": stem, "title": title, "params": values, "status": "not run",
+                 "seconds": 0.0, "html": None}
         runs.append(entry)
         if failed:
             continue
         say(f"[{i}/{len(notebooks)}] {name}: {title} ...")
-        executed = executed_dir / nb.name
+        executed = executed_dir / f"{name}.ipynb"
         t0 = time.perf_counter()
+        status, reason = "ok", ""
         try:
             papermill.execute_notebook(str(nb), str(executed), parameters=values, kernel_name="python3",
                                        cwd=str(notebooks_dir), progress_bar=False, log_output=False,
-                                       report_mode=False)
+                                       report_mode=False, kernel_manager_class=kernel_manager)
         except papermill.PapermillExecutionError as exc:
-            if exc.ename == "StepSkipped":
-                seconds = time.perf_counter() - t0
-                entry.update(status="skipped", reason=str(exc.evalue), seconds=seconds)
-                stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}",
-                         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                         "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav}
-                R.export_html(executed, html_dir / f"{name}.html", stamp)
-                entry["html"] = f"html/{name}.html"
-                say(f"    skipped: {exc.evalue}")
+            scrub_file(executed, secrets)
+            if exc.ename != "StepSkipped":
+                entry.update(status="failed", seconds=time.perf_counter() - t0)
+                say(f"    FAILED in {fail_location(executed)}: {exc.ename}: {exc.evalue}")
+                say(f"    the executed notebook with the traceback is {executed}")
+                failed = True
                 continue
-            entry.update(status="failed", seconds=time.perf_counter() - t0)
-            say(f"    FAILED in {_fail_location(exc, executed)}: {exc.ename}: {exc.evalue}")
-            say(f"    the executed notebook with the traceback is {executed}")
-            failed = True
-            continue
+            status, reason = "skipped", str(exc.evalue)
         except Exception as exc:  # kernel died, notebook unreadable...
             entry.update(status="failed", seconds=time.perf_counter() - t0)
             say(f"    FAILED: {type(exc).__name__}: {exc}")
             failed = True
             continue
+        scrub_file(executed, secrets)
         seconds = time.perf_counter() - t0
-        stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}",
+        stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}", "title": title,
                  "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav}
+                 "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav, "current": f"{name}.html"}
         page = R.export_html(executed, html_dir / f"{name}.html", stamp)
+        scrub_file(page, secrets)
         if page.stat().st_size > R.HTML_BUDGET_BYTES:
             say(f"    warning: {page.name} is {page.stat().st_size / 1e6:.1f} MB, over the "
                 f"{R.HTML_BUDGET_BYTES / 1e6:.1f} MB budget for a report")
-        entry.update(status="ok", seconds=seconds, html=f"html/{name}.html")
-        say(f"    ok in {seconds:.1f} s -> {html_dir / (name + '.html')}")
+        entry.update(status=status, seconds=seconds, html=f"html/{name}.html", reason=reason)
+        say(f"    skipped: {reason}" if status == "skipped" else f"    ok in {seconds:.1f} s -> {page}")
     n_ok = sum(r["status"] == "ok" for r in runs)
-    runs = _with_earlier_reports(runs, all_notebooks, reports_dir)
+    rerun = {r["notebook"] for r in runs if r["status"] in ("ok", "skipped")}
+    runs = _with_earlier_reports(runs, all_notebooks, reports_dir, rerun)
+    for entry in runs:
+        if entry.get("status") == "stale" and entry.get("html"):
+            R.mark_stale(reports_dir / entry["html"], entry["stale_because"])
     metrics = R.read_metrics(data_dir / "processed")
     index = build_index(reports_dir, runs, metrics, param_set, pii_mode)
     (reports_dir / "run.json").write_text(json.dumps({"param_set": param_set, "runs": runs}, indent=2, default=str)
                                           + "\n", encoding="utf-8")
+    scrub_outputs([reports_dir, data_dir / "processed"], secrets)
     say(f"Index: {index}")
+    stale = [r["name"] for r in runs if r.get("status") == "stale"]
+    if stale:
+        say(f"Stale (built from earlier outputs of a step that was re-run): {', '.join(stale)}")
     if failed:
         say("Run FAILED: see the notebook named above; reports that finished are kept.")
         return 1
@@ -204,11 +285,15 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
     return 0
 
 
-def _list(out=sys.stdout) -> int:
+def list_parameters(out=sys.stdout) -> int:
+    """Every notebook's parameters with their type, default and what they do."""
+    from helpers.params import declared_type
+
     for nb in discover_notebooks():
         print(nb.stem, file=out)
         for name, d in declared_parameters(nb).items():
-            print(f"    {name}: {d.get('inferred_type_name')} = {d.get('default')}", file=out)
+            print(f"    {name} ({declared_type(d)}, default {d.get('default')}): {d.get('help', '').strip()}",
+                  file=out)
     return 0
 
 
@@ -217,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=os.environ.get("CIW_PARAMS", "default"),
                         help="named parameter set in notebooks/params/ (default: default) or a YAML path")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter for every notebook, or NN_name.KEY=VALUE for one")
+                        help="override a parameter for every notebook that declares it, or NN_name.KEY=VALUE for "
+                             "one; always wins over the parameter set")
     parser.add_argument("--only", action="append", metavar="NN", help="run only notebook number NN (repeatable)")
     parser.add_argument("--reports-dir", default=None,
                         help="where to write the reports (default: the parameter set's reports_dir, else reports/)")
@@ -226,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print the executive summary to reports/summary.pdf with headless Chromium")
     args = parser.parse_args(argv)
     if args.list:
-        return _list()
+        return list_parameters()
     return run(args.params, args.param, args.only, args.reports_dir, pdf=args.pdf)
 
 

@@ -34,6 +34,27 @@ class ExperimentError(WorkbenchError, ValueError):
 # ---------------------------------------------------------------------------
 
 
+def _arm_name(value) -> str:
+    """An arm's name as text: 0/1 codes, 1.0 floats and strings all compare alike.
+
+    >>> _arm_name(1), _arm_name(1.0), _arm_name(" b ")
+    ('1', '1', ' b ')
+    """
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_binary(df: pd.DataFrame, metric: str, source: str) -> None:
+    """A conversion metric must be 0/1: anything else is refused with what to do instead."""
+    values = pd.to_numeric(df[metric], errors="coerce").dropna()
+    other = sorted(set(values.unique()) - {0, 1})
+    if other:
+        raise ExperimentError(f"{source}, column {metric!r}: a conversion metric must be 0 or 1 for every unit, but it "
+                              f"holds {other[:3]}; analyse it as a mean instead (set revenue_metric={metric} and pick a "
+                              "0/1 column as metric)")
+
+
 def check_experiment(df: pd.DataFrame, variant: str, control: str, metrics: list[str], source: str = "table",
                      unit: str | None = None) -> None:
     """Raise :class:`ExperimentError` naming the problem: missing columns, a unit listed twice, a missing control
@@ -47,8 +68,8 @@ def check_experiment(df: pd.DataFrame, variant: str, control: str, metrics: list
         row = int(np.flatnonzero(df[unit].duplicated().to_numpy())[0])
         raise ExperimentError(f"{source}, column {unit!r}, row {row}: unit {df[unit].iloc[row]} appears more than "
                               "once; expected one row per unit (aggregate repeated events per unit first)")
-    names = df[variant].dropna().astype(str)
-    padded = sorted({v for v in names.unique() if v != v.strip()})
+    names = df[variant].dropna().map(_arm_name)
+    padded = sorted({v for v in df[variant].dropna().astype(str).unique() if v != v.strip()})
     if padded:
         raise ExperimentError(f"{source}, column {variant!r}: variant names with leading or trailing spaces "
                               f"{padded!r} would be counted as separate arms; expected trimmed names")
@@ -57,6 +78,7 @@ def check_experiment(df: pd.DataFrame, variant: str, control: str, metrics: list
         raise ExperimentError(f"{source}, column {variant!r}, row {row}: missing variant; expected every unit "
                               "to be assigned to an arm")
     arms = sorted(names.unique())
+    control = _arm_name(control)
     if control not in arms:
         raise ExperimentError(f"{source}, column {variant!r}: control arm {control!r} not found; arms are {arms}")
     if len(arms) < 2:
@@ -479,17 +501,46 @@ def campaign_units(sends: pd.DataFrame, campaigns: pd.DataFrame, orders: pd.Data
 
 
 def read_table(path: str | Path, columns: list[str]) -> pd.DataFrame:
-    """A user-supplied experiment table (CSV or Parquet) with at least ``columns``; booleans become 0/1."""
+    """A user-supplied experiment table (CSV in any encoding and separator, Parquet, Excel or JSON Lines) with at
+    least ``columns``; booleans become 0/1, arm codes become text (so 0/1 arms work)."""
+    import tempfile
+
+    from helpers.core.errors import SourceError
+    from helpers.sources import readers
+    from helpers.sources.catalog import infer_format
+
     path = Path(path)
-    if not path.exists():
-        raise ExperimentError(f"{path}: file not found; expected a CSV or Parquet table with one row per unit")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    fmt = infer_format(path.name) or "csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / "t.parquet"
+        try:
+            if fmt == "parquet":
+                res = readers.read_parquet(path, "experiment", staged)
+            elif fmt == "excel":
+                res = readers.read_excel(path, "experiment", staged)
+            elif fmt == "jsonl":
+                res = readers.read_jsonl(path, "experiment", staged)
+            else:
+                res = readers.read_delimited(path, "experiment", staged)
+        except SourceError as exc:
+            raise ExperimentError(str(exc)) from None
+        df = pd.read_parquet(staged)
+    if len(res.unreadable):
+        first = res.unreadable.iloc[0]
+        raise ExperimentError(f"{path.name}, row {first['_row']}: {first['reason']} ({len(res.unreadable)} unreadable "
+                              "record(s)); fix the file so that every unit is counted")
+    df = df.drop(columns=readers.ROW)
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ExperimentError(f"{path}: missing column(s) {missing}; the file has {list(df.columns)}")
+        raise ExperimentError(f"{path.name}: missing column(s) {missing}; the file has {list(df.columns)}")
     for c in df.columns:
-        if df[c].dtype == bool:
-            df[c] = df[c].astype(int)
+        s = df[c].astype("string").str.strip()
+        low = s.str.lower()
+        if low.dropna().isin(["true", "false"]).all() and low.notna().any():
+            df[c] = (low == "true").astype("Int64")
+            continue
+        num = pd.to_numeric(s, errors="coerce")
+        df[c] = num if num.notna().sum() == s.notna().sum() and s.notna().any() else s
     df.attrs.update({"name": path.name})
     return df
 
@@ -599,9 +650,9 @@ def prepare(source: str, tables: dict[str, pd.DataFrame] | None, experiment: str
         metric = metric or _first_binary(units)
         control = control or sorted(units["variant"].unique())[0]
     elif source == "table":
-        cols = [c for c in [unit, variant, metric, revenue, covariate, order, segment] if c]
-        units = read_table(table_file, cols)
+        units = read_table(table_file, [c for c in [unit, variant, metric] if c])
         title = units.attrs["name"]
+        order = order if order in units else ""
     else:
         raise ExperimentError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if segments is not None and segment and "customer_key" in units and segment not in units:
@@ -610,6 +661,10 @@ def prepare(source: str, tables: dict[str, pd.DataFrame] | None, experiment: str
     covariate = covariate if covariate and covariate in units else ""
     metrics = [m for m in [metric, revenue, covariate] if m]
     check_experiment(units, variant, control, metrics, source=title, unit=unit or None)
+    check_binary(units, metric, title)
+    units[variant] = units[variant].map(_arm_name)
+    control = _arm_name(control)
+    intended = {_arm_name(k): v for k, v in intended.items()} if intended else intended
     return Setup(units, title, variant, control, metric, revenue or None, covariate or None, intended or None,
                  order or None, segment if segment and segment in units else None)
 

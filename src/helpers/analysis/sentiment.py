@@ -617,19 +617,44 @@ def write_queue(queue: pd.DataFrame, out_dir: Path) -> Path:
 def labelled_data(path: Path | None, feedback: pd.DataFrame) -> pd.DataFrame | None:
     """``text, label`` to train a classifier on: the analyst's labelled file, else the reviews labelled by their
     stars (1–2 negative, 3 neutral, 4–5 positive; the body only, since titles are often chosen from the stars);
-    None when there is neither."""
-    if path is not None:
-        from helpers.core.errors import SourceError
+    None when there is neither.
 
-        if not Path(path).exists():
-            raise SourceError(Path(path).name, expected="the labelled_file with text and label columns",
-                              got=f"nothing at {path}")
-        return pd.read_csv(path)
+    The file is read like any source (encoding and separator sniffed); it needs ``text`` and ``label`` columns
+    and at least two labels with five texts each, or a :class:`~helpers.core.errors.SourceError` says what is
+    wrong.
+    """
+    if path is not None:
+        import tempfile
+
+        from helpers.core.errors import SourceError
+        from helpers.sources import readers
+        from helpers.sources.catalog import normalise_header
+
+        path = Path(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = readers.read_delimited(path, "labelled", Path(tmp) / "l.parquet")
+            df = pd.read_parquet(res.staged_path)
+        cols = {normalise_header(c): c for c in df.columns}
+        if "text" not in cols or "label" not in cols:
+            raise SourceError(path.name, expected="columns 'text' and 'label'",
+                              got="columns " + ", ".join(c for c in df.columns if c != "_row"))
+        out = pd.DataFrame({"text": df[cols["text"]], "label": df[cols["label"]].astype("string").str.strip()})
+        out = out[out["text"].notna() & out["label"].notna() & (out["label"] != "")]
+        counts = out["label"].value_counts()
+        if len(counts) < 2:
+            raise SourceError(path.name, "label", expected="at least two different labels to learn from",
+                              got=f"only {counts.index[0]!r}" if len(counts) else "no labelled text")
+        if counts.min() < 5:
+            raise SourceError(path.name, "label", expected="at least 5 texts per label for cross-validation",
+                              got=", ".join(f"{k}: {v}" for k, v in counts.items()))
+        return out.reset_index(drop=True)
     rated = feedback.dropna(subset=["stars", "body"])
     if len(rated) < 50 or rated["stars"].nunique() < 2:
         return None
     lab = pd.cut(rated["stars"].astype(float), [0, 2, 3, 5], labels=["negative", "neutral", "positive"])
-    return pd.DataFrame({"text": rated["body"].astype(str), "label": lab.astype(str)})
+    out = pd.DataFrame({"text": rated["body"].astype(str), "label": lab.astype(str)})
+    counts = out["label"].value_counts()
+    return out[out["label"].isin(counts[counts >= 5].index)] if (counts >= 5).sum() >= 2 else None
 
 
 def step_metrics(fa: FeedbackAnalysis, queue: pd.DataFrame, delivery: pd.DataFrame) -> dict:

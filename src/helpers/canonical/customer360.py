@@ -98,15 +98,15 @@ def build(engine: Engine, as_of: pd.Timestamp) -> pd.DataFrame:
                    sum(CASE WHEN is_cancelled THEN 1 ELSE 0 END) AS cancelled_orders,
                    min(CASE WHEN NOT (is_cancelled OR is_reversal) THEN order_date END) AS first_order,
                    max(CASE WHEN NOT (is_cancelled OR is_reversal) THEN order_date END) AS last_order,
-                   sum(CASE WHEN NOT (is_cancelled OR is_reversal) THEN gross ELSE 0 END) AS gross_revenue,
-                   sum(CASE WHEN NOT (is_cancelled OR is_reversal) THEN refund ELSE 0 END) AS linked_refunds,
-                   sum(net) AS orders_net,
+                   {d.exact_sum('CASE WHEN NOT (is_cancelled OR is_reversal) THEN gross ELSE 0 END')} AS gross_revenue,
+                   {d.exact_sum('CASE WHEN NOT (is_cancelled OR is_reversal) THEN refund ELSE 0 END')} AS linked_refunds,
+                   {d.exact_sum('net')} AS orders_net,
                    sum(CASE WHEN NOT (is_cancelled OR is_reversal) THEN units ELSE 0 END) AS units,
                    sum(CASE WHEN NOT (is_cancelled OR is_reversal) THEN returned_units ELSE 0 END) AS returned_units,
-                   avg(CASE WHEN NOT (is_cancelled OR is_reversal) THEN discount_share END) AS discount_share
+                   {d.exact_avg('CASE WHEN NOT (is_cancelled OR is_reversal) THEN discount_share END')} AS discount_share
             FROM keyed__orders WHERE customer_key IS NOT NULL GROUP BY customer_key""")
-        engine.create("c360_unlinked", """
-            SELECT r.customer_key, sum(CASE WHEN NOT r.is_outlier THEN r.refund_amount ELSE 0 END) AS unlinked,
+        engine.create("c360_unlinked", f"""
+            SELECT r.customer_key, {d.exact_sum('CASE WHEN NOT r.is_outlier THEN r.refund_amount ELSE 0 END')} AS unlinked,
                    sum(COALESCE(r.quantity, 0)) AS unlinked_units
             FROM keyed__refunds r WHERE r.customer_key IS NOT NULL AND (r.order_id IS NULL OR NOT EXISTS
                  (SELECT 1 FROM keyed__orders o WHERE o.order_id = r.order_id)) GROUP BY r.customer_key""")
@@ -175,7 +175,7 @@ def build(engine: Engine, as_of: pd.Timestamp) -> pd.DataFrame:
                    sum(CASE WHEN {nps} IS NOT NULL THEN 1 ELSE 0 END) AS surveys,
                    {d.arg_max(nps, f'CASE WHEN {nps} IS NOT NULL THEN created_at END')} AS latest_nps,
                    sum(CASE WHEN {chan} = 'ticket' THEN 1 ELSE 0 END) AS tickets,
-                   avg(CASE WHEN {chan} = 'ticket' THEN {res} END) AS avg_resolution_hours
+                   {d.exact_avg(f"CASE WHEN {chan} = 'ticket' THEN {res} END")} AS avg_resolution_hours
             FROM keyed__feedback WHERE customer_key IS NOT NULL GROUP BY customer_key""")
         joins.append("LEFT JOIN c360_voice vc ON vc.customer_key = k.customer_key")
         selects += ["COALESCE(vc.reviews, 0) AS reviews", "vc.avg_rating", "COALESCE(vc.surveys, 0) AS surveys",

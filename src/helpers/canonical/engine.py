@@ -98,6 +98,16 @@ class Dialect:
             return {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ"}.get(kind, kind)
         return kind
 
+    def exact_sum(self, expr: str) -> str:
+        """A sum of money that gives the same result whatever the order of the rows: summing doubles in
+        parallel threads changes the last bits from run to run, so the sum runs on DECIMAL(38, 6) (exact to a
+        millionth, up to 10^32) and comes back as a double."""
+        return f"CAST(sum(CAST({expr} AS DECIMAL(38, 6))) AS DOUBLE)"
+
+    def exact_avg(self, expr: str) -> str:
+        """The mean of ``expr`` with the order-independence of :meth:`exact_sum`."""
+        return f"CAST(avg(CAST({expr} AS DECIMAL(38, 6))) AS DOUBLE)"
+
     def null_of(self, role_type: str) -> str:
         return f"CAST(NULL AS {self.sql_type(role_type)})"
 
@@ -251,9 +261,16 @@ class DuckDBEngine(Engine):
         return self.con.execute(sql).df()
 
     def write_parquet(self, name: str, path: str | Path) -> Path:
+        """Write a table as Parquet, rows in a fixed order (by source and line when it has them, else by every
+        column), so the same data always gives the same file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(f"COPY (SELECT * FROM {ident(name)}) TO {lit(str(path))} (FORMAT PARQUET)")
+        cols = self.columns(name)
+        lead = [c for c in ("_source_order", "_source", "_row") if c in cols]
+        order = ", ".join([ident(c) for c in lead] + ["ALL"] if not lead else [ident(c) for c in lead] +
+                          [ident(c) for c in cols if c not in lead])
+        self.con.execute(f"COPY (SELECT * FROM {ident(name)} ORDER BY {order}) TO {lit(str(path))} "
+                         "(FORMAT PARQUET)")
         return path
 
     def columns(self, name: str) -> list[str]:

@@ -27,6 +27,8 @@ from helpers.canonical.engine import Engine
 from helpers.sources.catalog import Catalog
 
 ROW = "_row"
+MIN_GROUP = 20  # lines a category needs to be judged against itself
+MIN_LOG_SCALE = 0.5  # robust scale floor on the log scale, for data where most lines are identical
 OUTLIER_RULE = ("a line is an outlier when its value is more than z robust standard deviations (median and MAD "
                 "of log |value|, per product category) from the typical line, or its quantity exceeds the source's "
                 "max_quantity; outliers are flagged and excluded from every money figure")
@@ -152,17 +154,17 @@ def build(engine: Engine, catalog: Catalog) -> Transactions:
     # --- orders -------------------------------------------------------------------------------------------------
     line_orders = f"""
         SELECT order_id,
-               sum(CASE WHEN NOT is_outlier THEN amount ELSE 0 END) AS gross,
-               sum(CASE WHEN is_outlier THEN amount ELSE 0 END) AS outlier_amount,
+               {d.exact_sum('CASE WHEN NOT is_outlier THEN amount ELSE 0 END')} AS gross,
+               {d.exact_sum('CASE WHEN is_outlier THEN amount ELSE 0 END')} AS outlier_amount,
                count(*) AS n_lines, sum(COALESCE(quantity, 0)) AS units,
-               avg(CASE WHEN discount_pct > 0 THEN 1.0 ELSE 0.0 END) AS discount_share,
+               {d.exact_avg('CASE WHEN discount_pct > 0 THEN 1.0 ELSE 0.0 END')} AS discount_share,
                bool_or(is_outlier) AS has_outlier,
                min(customer_id) AS customer_id, min(person_id) AS person_id, min(email) AS email,
                min(order_date) AS order_date, max(status) AS status, min(currency) AS currency,
                min(channel) AS channel, min(payment_method) AS payment_method, min(country) AS country
         FROM {d.q('tx_lines')} WHERE NOT is_reversal GROUP BY order_id"""
     engine.create("tx_line_orders", line_orders)
-    linked = f"""SELECT order_id, sum(CASE WHEN NOT is_outlier THEN refund_amount ELSE 0 END) AS refund,
+    linked = f"""SELECT order_id, {d.exact_sum('CASE WHEN NOT is_outlier THEN refund_amount ELSE 0 END')} AS refund,
                         sum(COALESCE(quantity, 0)) AS returned_units
                  FROM {d.q('tx_refunds')} WHERE order_id IS NOT NULL GROUP BY order_id"""
     if has_orders and has_lines:
@@ -233,15 +235,25 @@ def _flag_outliers(engine: Engine, catalog: Catalog, src: str, dst: str) -> None
     z_case = "CASE t._source " + " ".join(f"WHEN {d.lit(n)} THEN {z}" for n, z in zs.items()) + " ELSE 5.0 END"
     cap_case = ("CASE t._source " + " ".join(f"WHEN {d.lit(n)} THEN {c}" for n, c in caps.items()) + " END") \
         if caps else "NULL"
-    grp = "COALESCE(category, '(none)')"
+    # Categories with fewer than MIN_GROUP lines are judged against all lines: a MAD of three values means little.
+    engine.create(f"{dst}_cnt", f"SELECT COALESCE(category, '(none)') AS c, count(*) AS n FROM {d.q(src)} "
+                                "GROUP BY 1")
+    grp = (f"CASE WHEN (SELECT n FROM {d.q(dst + '_cnt')} k WHERE k.c = COALESCE(category, '(none)')) >= "
+           f"{MIN_GROUP} THEN COALESCE(category, '(none)') ELSE '(all)' END")
     engine.create(f"{dst}_log", f"SELECT *, CASE WHEN amount <> 0 THEN ln(abs(amount)) END AS _lv, {grp} AS _grp "
                                 f"FROM {d.q(src)}")
     engine.create(f"{dst}_med", f"SELECT _grp, {d.median('_lv')} AS _med FROM {d.q(dst + '_log')} "
                                 f"WHERE _lv IS NOT NULL GROUP BY _grp")
-    engine.create(f"{dst}_mad", f"SELECT l._grp, {d.median('abs(l._lv - m._med)')} AS _mad FROM "
+    engine.create(f"{dst}_mad", f"SELECT l._grp, {d.median('abs(l._lv - m._med)')} AS _mad, "
+                                f"{d.exact_avg('abs(l._lv - m._med)')} AS _meanad FROM "
                                 f"{d.q(dst + '_log')} l JOIN {d.q(dst + '_med')} m ON m._grp = l._grp "
                                 f"WHERE l._lv IS NOT NULL GROUP BY l._grp")
-    z = "CASE WHEN a._mad > 0 THEN abs(t._lv - m._med) / (1.4826 * a._mad) END"
+    # Robust scale: 1.4826 × MAD; when most lines have the same value (MAD 0), 1.2533 × the mean absolute
+    # deviation; when every line is alike, a floor of MIN_LOG_SCALE (a line e^(z·floor) times the typical one
+    # still stands out).
+    scale = (f"greatest(COALESCE(NULLIF(1.4826 * a._mad, 0), NULLIF(1.2533 * a._meanad, 0), {MIN_LOG_SCALE}), "
+             f"{MIN_LOG_SCALE / 10})")
+    z = f"CASE WHEN t._lv IS NOT NULL THEN abs(t._lv - m._med) / {scale} END"
     cols = [c for c in engine.columns(f"{dst}_log") if c not in ("_lv", "_grp")]
     engine.create(dst, f"""
         SELECT {', '.join('t.' + d.q(c) for c in cols)}, (t.reversal_rule OR COALESCE(t.amount, 0) < 0) AS is_reversal,
@@ -254,21 +266,20 @@ def _flag_outliers(engine: Engine, catalog: Catalog, src: str, dst: str) -> None
 def money_summary(engine: Engine) -> dict:
     """The money figures of the transaction step, in the reporting currency."""
     d = engine.dialect
+    guest = "customer_id IS NULL AND person_id IS NULL AND email IS NULL"
     o = engine.frame(f"""SELECT count(*) AS orders, sum(CASE WHEN is_cancelled THEN 1 ELSE 0 END) AS cancelled,
-                         sum(CASE WHEN is_cancelled THEN 0 ELSE gross END) AS gross,
-                         sum(CASE WHEN is_cancelled THEN gross ELSE 0 END) AS cancelled_value,
-                         sum(net) AS net_orders, sum(CASE WHEN customer_id IS NULL AND person_id IS NULL AND email IS NULL
-                                                      THEN net ELSE 0 END) AS guest_net,
-                         sum(CASE WHEN customer_id IS NULL AND person_id IS NULL AND email IS NULL THEN 1 ELSE 0 END)
-                             AS guest_orders
+                         {d.exact_sum('CASE WHEN is_cancelled THEN 0 ELSE gross END')} AS gross,
+                         {d.exact_sum('CASE WHEN is_cancelled THEN gross ELSE 0 END')} AS cancelled_value,
+                         {d.exact_sum('net')} AS net_orders,
+                         {d.exact_sum(f'CASE WHEN {guest} THEN net ELSE 0 END')} AS guest_net,
+                         sum(CASE WHEN {guest} THEN 1 ELSE 0 END) AS guest_orders
                          FROM {d.q('tx_orders')}""").iloc[0]
-    r = engine.frame(f"""SELECT sum(CASE WHEN NOT is_outlier THEN refund_amount ELSE 0 END) AS refunds,
-                         sum(CASE WHEN NOT is_outlier AND (order_id IS NULL OR order_id NOT IN
-                             (SELECT order_id FROM {d.q('tx_orders')})) THEN refund_amount ELSE 0 END) AS unlinked,
+    r = engine.frame(f"""SELECT {d.exact_sum('CASE WHEN NOT is_outlier THEN refund_amount ELSE 0 END')} AS refunds,
+                         {d.exact_sum(f"CASE WHEN NOT is_outlier AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM {d.q('tx_orders')})) THEN refund_amount ELSE 0 END")} AS unlinked,
                          sum(CASE WHEN kind = 'reversal' THEN 1 ELSE 0 END) AS reversal_lines
                          FROM {d.q('tx_refunds')}""").iloc[0]
     lines = engine.frame(f"""SELECT count(*) AS lines, sum(CASE WHEN is_outlier THEN 1 ELSE 0 END) AS outliers,
-                             sum(CASE WHEN is_outlier AND NOT is_reversal THEN amount ELSE 0 END) AS outlier_value,
+                             {d.exact_sum('CASE WHEN is_outlier AND NOT is_reversal THEN amount ELSE 0 END')} AS outlier_value,
                              sum(CASE WHEN currency <> {d.lit('__')} AND fx_rate <> 1.0 THEN 1 ELSE 0 END) AS converted
                              FROM {d.q('tx_lines')}""").iloc[0]
     f = lambda v: 0.0 if v is None or pd.isna(v) else float(v)  # noqa: E731

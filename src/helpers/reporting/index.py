@@ -31,7 +31,9 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
         params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in r.get("params", {}).items())
         # Plain text with a coloured class: emoji glyphs are missing from many office machines' fonts.
         status = {"ok": '<span class="wb-ok">ok</span>', "failed": '<span class="wb-failed">failed</span>',
-                  "skipped": '<span class="wb-skipped">not run</span>'}.get(r["status"], html.escape(r["status"]))
+                  "skipped": '<span class="wb-skipped">no data: skipped</span>',
+                  "not run": '<span class="wb-skipped">not run</span>',
+                  "stale": '<span class="wb-failed">stale</span>'}.get(r["status"], html.escape(r["status"]))
         rows.append(f"<tr><td>{html.escape(r['name'])}</td><td>{link}</td><td>{status}</td>"
                     f"<td>{r.get('seconds', 0):.1f} s</td><td><code>{params}</code></td></tr>")
     banner = f'<div class="wb-banner-pii">{html.escape(PII_BANNER)}</div>' if pii_mode == "allow" else ""

@@ -268,6 +268,8 @@ def export_html(executed: str | Path, html_path: str | Path, stamp: dict | None 
     from nbconvert import HTMLExporter
 
     nb = prepare_for_stakeholders(nbformat.read(str(executed), as_version=4))
+    if stamp and stamp.get("title"):  # the browser tab and bookmarks show the report's title, not a file stem
+        nb.metadata["title"] = f"{stamp['title']} — Customer Intelligence Workbench"
     exporter = HTMLExporter(template_name="workbench", extra_template_basedirs=[str(TEMPLATES_DIR)])
     exporter.require_js_url = f"{widget_assets_url}/require.js"
     exporter.widget_renderer_url = f"{widget_assets_url}/embed-amd.js"
@@ -334,6 +336,36 @@ def export_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | None
     if done.returncode != 0 or not pdf_path.exists():
         raise RuntimeError(f"Chromium could not print {html_path}: {done.stderr.strip()[-400:]}")
     return pdf_path
+
+
+def short_title(title: str) -> str:
+    """The navigation label of a report: its title without the step number and the subtitle.
+
+    >>> short_title("03 · Segmentation: RFM, lifecycle stages"), short_title("02 · Cleaning, identity resolution")
+    ('Segmentation', 'Cleaning')
+    """
+    import re
+
+    t = re.sub(r"^\d+\s*[·.:-]\s*", "", title)
+    return re.split(r"[:,]", t, maxsplit=1)[0].strip()
+
+
+STALE_CLASS = "wb-banner-stale"
+
+
+def mark_stale(html_path: str | Path, reason: str) -> None:
+    """Put a visible *stale* banner at the top of a kept report whose inputs were rebuilt since it was made."""
+    import re
+
+    path = Path(html_path)
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(rf'<div class="{STALE_CLASS}"[^>]*>.*?</div>', "", text, flags=re.S)
+    banner = (f'<div class="{STALE_CLASS}" role="alert"><strong>Stale:</strong> {html.escape(reason)}. Its figures '
+              "may disagree with the reports that were re-run.</div>")
+    text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, text, count=1)
+    path.write_text(text, encoding="utf-8")
 
 
 def notebook_title(nb_path: str | Path) -> str:

@@ -374,11 +374,21 @@ def check_minimum(cat: Catalog, path: Path) -> None:
         if "amount" not in s.columns and "unit_price" not in s.columns:
             raise _err(path, f"sources.{s.name}.columns", "an 'amount' mapping, or a 'unit_price' (with 'quantity', "
                        "else one unit per line)", f"roles {', '.join(s.columns)}")
+        _require_value_roles(s, ["amount"] if "amount" in s.columns else ["unit_price", "quantity"])
     if has_orders and not cat.by_entity("order_lines"):
         for s in cat.by_entity("orders"):
             if "amount" not in s.columns:
                 raise _err(path, f"sources.{s.name}.columns", "an 'amount' mapping: without order lines, the order "
                            "total is the only source of revenue", f"roles {', '.join(s.columns)}")
+            _require_value_roles(s, ["amount"])
+
+
+def _require_value_roles(s: SourceSpec, roles: list[str]) -> None:
+    """The roles a transaction's value is computed from are required: a record whose value cannot be read is
+    quarantined with its reason rather than kept without money (unless the catalogue says otherwise)."""
+    for role in roles:
+        if role in s.columns and s.columns[role].required is None and s.columns[role].constant is None:
+            s.columns[role] = replace(s.columns[role], required=True)
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
