@@ -179,3 +179,78 @@ def test_planted_campaign_lifts_fall_inside_the_intervals(default_360, default_c
         for _, row in comp.iterrows():
             true_diff = rates[row["arm"]] - rates[exp["control"]]
             assert row["ci_low"] <= true_diff <= row["ci_high"], (name, row["arm"], true_diff, row.to_dict())
+
+
+# ---------------------------------------------------------------------------
+# Honest decisions: no "ship" while a health check fails
+# ---------------------------------------------------------------------------
+
+
+def _comparison(diff: float, rate_c: float, n: int, p: float, mde_lift: float | None = None) -> pd.DataFrame:
+    rate_t = rate_c + diff
+    return pd.DataFrame([{"arm": "b", "n": n, "rate": rate_t, "control_rate": rate_c, "diff": diff,
+                          "ci_low": diff - 0.01, "ci_high": diff + 0.01, "relative_lift": diff / rate_c,
+                          "rel_ci_low": (diff - 0.01) / rate_c, "rel_ci_high": (diff + 0.01) / rate_c, "z": 3.0,
+                          "p_value": p, "chance_to_beat_control": 0.999, "expected_loss": 0.0, "p_holm": p,
+                          "p_bh": p, "significant": p < 0.05}])
+
+
+def test_decision_is_ship_only_when_every_check_passes():
+    comp = _comparison(0.03, 0.10, 5000, 1e-4)
+    ok_srm = {"mismatch": False, "p_value": 0.4}
+    ship = E.decide(comp, "clicked", mde=0.2, srm=ok_srm, sequence_ok=True, audience=5000, value_per_conversion=40.0,
+                    currency="EUR")
+    assert ship.verdict == "ship" and not ship.blocked_by
+    # impact: 0.03 × 5,000 = 150 extra conversions × EUR 40, range from the CI of the difference (±0.01)
+    assert ship.impact["conversions"] == pytest.approx(150) and ship.impact["money"] == pytest.approx(6000)
+    assert ship.impact["money_low"] == pytest.approx(4000) and ship.impact["money_high"] == pytest.approx(8000)
+    assert "EUR 6,000" in ship.text
+
+    srm = E.decide(comp, "clicked", mde=0.2, srm={"mismatch": True, "p_value": 1e-9}, sequence_ok=True)
+    assert srm.verdict == "do not trust" and srm.blocked_by == "sample-ratio mismatch"
+    assert "ship" not in srm.text.lower() and "roll it out" not in srm.text
+
+    # a significant lift of +30% from a test that could only detect +52%: the winner's curse
+    under = E.decide(comp, "clicked", mde=0.52, srm=ok_srm, sequence_ok=True)
+    assert under.verdict == "keep running" and under.blocked_by == "underpowered for the lift seen"
+    assert "52%" in under.text and "roll it out" not in under.text
+
+    peeking = E.decide(comp, "clicked", mde=0.2, srm=ok_srm, sequence_ok=False)
+    assert peeking.verdict == "keep running" and peeking.blocked_by == "always-valid interval includes zero"
+
+
+def test_judge_on_planted_data_blocks_srm_and_ships_a_healthy_large_effect():
+    rng = np.random.default_rng(3)
+    n = 40_000
+    arm = np.where(rng.random(n) < 0.5, "a", "b")
+    units = pd.DataFrame({"arm": arm, "y": (rng.random(n) < np.where(arm == "a", 0.10, 0.13)).astype(int)})
+    _, srm, mde, path, decision = E.judge(units, "arm", "a", "y", None, seed=1)
+    assert not srm["mismatch"] and mde < 0.3 and decision.verdict == "ship", decision.text
+    # drop 8% of arm b's units: the split breaks and the same +30% lift may no longer be shipped
+    broken = units[~((units["arm"] == "b") & (rng.random(n) < 0.08))]
+    _, srm, _, _, decision = E.judge(broken, "arm", "a", "y", None, seed=1)
+    assert srm["mismatch"] and decision.verdict == "do not trust"
+
+
+def test_report_uses_exact_chance_to_beat_and_the_welch_standard_error():
+    from scipy.special import betaln
+
+    # Evan Miller's closed form for P(p_t > p_c) with integer Beta parameters: an independent reference
+    def closed_form(a_t, b_t, a_c, b_c):
+        return sum(np.exp(betaln(a_c + i, b_c + b_t) - np.log(b_t + i) - betaln(1 + i, b_t) - betaln(a_c, b_c))
+                   for i in range(a_t))
+
+    units = pd.DataFrame({"v": ["c"] * 900 + ["t"] * 1100,
+                          "y": [1] * 100 + [0] * 800 + [1] * 150 + [0] * 950})
+    comp = E.compare_arms(units, "v", "c", "y")
+    ref = closed_form(1 + 150, 1 + 950, 1 + 100, 1 + 800)
+    assert comp.at[0, "chance_to_beat_control"] == pytest.approx(ref, abs=1e-6)
+
+    rng = np.random.default_rng(5)
+    rev = pd.DataFrame({"v": ["c"] * 3000 + ["t"] * 3000,
+                        "r": np.r_[rng.exponential(10, 3000), rng.exponential(10.6, 3000)]})
+    table = E.revenue_table(rev, "v", "c", "r", None)
+    yc, yt = rev.loc[rev["v"] == "c", "r"], rev.loc[rev["v"] == "t", "r"]
+    se = np.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc))
+    assert table.at[0, "chance_to_beat_control"] == pytest.approx(stats.norm.cdf((yt.mean() - yc.mean()) / se),
+                                                                  abs=1e-12)

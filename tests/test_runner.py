@@ -51,7 +51,7 @@ def test_html_has_charts_captions_and_stamp(ci_run):
     assert "Reproducibility stamp" in text and "data fingerprint" in text and "pandas" in text
     index = (root / "reports" / "index.html").read_text(encoding="utf-8")
     assert "html/01_collection.html" in index and "html/07_summary.html" in index
-    assert "customers (360° view)" in index and "Read the executive summary" in index
+    assert 'data-kpi-label="customers">customers<' in index and "Read the executive summary" in index
 
 
 def test_every_page_keeps_to_the_size_budget_and_shows_no_full_table(ci_run):
@@ -208,11 +208,11 @@ def test_clv_outputs_on_the_sample(ci_run):
 def test_ab_report_on_the_sample_campaigns(ci_run):
     _, root, _ = ci_run
     text = (root / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
-    for heading in ["Decision", "Was the split as intended?", "How we know", "Units per arm to detect"]:
+    for heading in ["The answer", "Was the split as intended?", "How we know", "Units per arm to detect"]:
         assert heading in text
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
     metrics = json.loads((root / "data" / "processed" / "metrics" / "06_ab_test.json").read_text())
-    assert metrics["metrics"]["decision"] in {"ship", "keep control", "no clear difference"}
+    assert metrics["metrics"]["decision"] in {"ship", "keep control", "keep running", "no clear difference"}
 
 
 def test_ab_report_on_any_table(ci_run, tmp_path):
@@ -235,7 +235,12 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
     out = io.StringIO()
     assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
     text = (tmp_path / "reports" / "html" / "06_ab_test_table.html").read_text(encoding="utf-8")
-    assert "Sample-ratio mismatch" in text and "Control wins on retention 7" in text
+    # the planted drop is there, but a broken split blocks every decision
+    assert "Sample-ratio mismatch" in text and "Do not act on this test" in text and 'role="alert"' in text
+    assert "wins on" not in text and "roll it out" not in text
+    m = json.loads((root / "data" / "processed" / "metrics" / "06_ab_test_table.json").read_text())["metrics"]
+    assert m["decision"] == "do not trust" and m["blocked_by"] == "sample-ratio mismatch"
+    assert m["comparisons"][0]["diff"] < 0 and m["comparisons"][0]["p_value"] < 0.001
     metrics = root / "data" / "processed" / "metrics"
     assert "send_time" in json.loads((metrics / "06_ab_test.json").read_text())["metrics"]["experiment"]
 
@@ -274,3 +279,75 @@ def test_reports_after_a_rerun_step_are_marked_stale(ci_run, tmp_path):
     assert 'class="wb-banner-stale"' in page and "step 03 was re-run" in page
     assert "stale" in (copy / "reports" / "index.html").read_text(encoding="utf-8")
     assert "Stale (built from earlier outputs" in out.getvalue()
+
+
+def _shown_kpis(pages: dict[str, str]) -> tuple[dict, dict]:
+    values, labels = {}, {}
+    for name, text in pages.items():
+        for kpi_id, value in re.findall(r'data-kpi="([a-z_]+)">([^<]*)<', text):
+            values.setdefault(kpi_id, {}).setdefault(value, set()).add(name)
+        for kpi_id, label in re.findall(r'data-kpi-label="([a-z_]+)">([^<]*)<', text):
+            labels.setdefault(kpi_id, {}).setdefault(label, set()).add(name)
+    return values, labels
+
+
+def test_every_kpi_shown_on_several_pages_has_one_value_and_one_label(ci_run):
+    """The metric registry in practice: render every report, collect every KPI card, and require one value and
+    the registry's label per KPI across the index, the step pages and the summary."""
+    from helpers.core.fmt import fmt_money
+    from helpers.core.kpis import KPIS
+
+    _, root, _ = ci_run
+    reports = root / "reports"
+    pages = {p.stem: p.read_text(encoding="utf-8") for p in (reports / "html").glob("*.html")}
+    pages["index"] = (reports / "index.html").read_text(encoding="utf-8")
+    values, labels = _shown_kpis(pages)
+    for kpi_id, shown in values.items():
+        assert len(shown) == 1, f"{kpi_id} shows different values on different pages: {shown}"
+        assert set(labels[kpi_id]) == {KPIS[kpi_id].label}, f"{kpi_id} is labelled {set(labels[kpi_id])}"
+    on_several = [k for k, shown in values.items() if len(next(iter(shown.values()))) > 1]
+    assert len(on_several) >= 8, on_several  # the check is only worth something if figures repeat
+    # and the one value is the owning step's own figure, formatted once
+    recorded = json.loads((root / "data" / "processed" / "kpis" / "02_cleaning.json").read_text())["kpis"]
+    assert set(values["net_revenue"]) == {fmt_money(recorded["net_revenue"], "EUR")}
+    assert set(values["customers"]) == {f"{recorded['customers']:,}"}
+    assert {"index", "07_summary", "02_cleaning", "03_segmentation"} <= set(values["customers"][f"{recorded['customers']:,}"])
+
+
+def test_a_broken_split_never_reads_ship_on_06_07_or_the_index(ci_run, tmp_path):
+    """Break the split of every campaign test (70% of one arm's sends lost): 06, 07 and the index must block
+    the decision and say why."""
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    _, root, _ = ci_run
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("reports2", "reports_cdnow"))
+    clean = copy / "data" / "processed" / "clean"
+    sends, campaigns = pd.read_parquet(clean / "sends.parquet"), pd.read_parquet(clean / "campaigns.parquet")
+    rng = np.random.default_rng(0)
+    drop = pd.Series(False, index=sends.index)
+    for _, group in campaigns.dropna(subset=["experiment"]).groupby("experiment"):
+        in_test = sends["campaign_id"].isin(group["campaign_id"])
+        arm = sorted(sends.loc[in_test, "variant"].dropna().unique())[-1]
+        drop |= in_test & (sends["variant"] == arm) & (rng.random(len(sends)) < 0.7)
+    sends[~drop].to_parquet(clean / "sends.parquet", index=False)
+    out = io.StringIO()
+    assert run("ci", overrides=[f"data_dir={copy / 'data'}"], only=["06", "07"], reports_dir=copy / "reports",
+               out=out) == 0, out.getvalue()
+    metrics = json.loads((copy / "data" / "processed" / "metrics" / "06_ab_test.json").read_text())["metrics"]
+    assert metrics["srm_mismatch"] and metrics["decision"] == "do not trust"
+    assert {e["decision"] for e in metrics["all_experiments"]} == {"do not trust"}
+    pages = {"06": (copy / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8"),
+             "07": (copy / "reports" / "html" / "07_summary.html").read_text(encoding="utf-8"),
+             "index": (copy / "reports" / "index.html").read_text(encoding="utf-8")}
+    for name, text in pages.items():
+        assert not re.search(r">\s*ship\s*<", text), f"a 'ship' verdict on {name}"
+        assert "Roll out" not in text and "roll it out" not in text and "wins on" not in text, name
+    assert 'class="wb-alarm" role="alert"' in pages["06"] and "Do not act on this test" in pages["06"]
+    assert "sample-ratio mismatch" in pages["07"] and "Fix the split of" in pages["07"] or \
+        "do not trust" in pages["07"]
+    n = len(metrics["all_experiments"])
+    assert f'data-kpi="experiments_to_ship">0 of {n}<' in pages["index"]

@@ -1,99 +1,99 @@
-"""The executive summary's KPIs and sentences are read from the metrics files, not written by hand."""
+"""The executive summary's arithmetic: quarter roll-ups against a direct computation on the raw answers, honest
+change verdicts, ranked actions with owners and money, and no "ship" on a blocked experiment."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pandas as pd
 import pytest
 
+from helpers.analysis.sentiment import nps_with_se
 from helpers.reporting import summary as SUM
+from helpers.reporting.pages import registry_cards
+
+
+def _nps_series(scores_by_month: dict[str, np.ndarray]) -> dict:
+    out = {}
+    for month, scores in scores_by_month.items():
+        r = nps_with_se(pd.Series(scores))
+        out[month] = {"value": r["nps"], "n": r["n"], "se": r["se"], "promoters": r["promoters"],
+                      "detractors": r["detractors"]}
+    return out
+
+
+def test_quarter_nps_equals_the_nps_of_the_pooled_answers():
+    rng = np.random.default_rng(11)
+    months = [f"2026-{m:02d}-01" for m in range(1, 7)]
+    raw = {m: rng.integers(0, 11, size=rng.integers(5, 60)) for m in months}
+    c = SUM.quarter_change("nps", _nps_series(raw))
+    last = nps_with_se(pd.Series(np.concatenate([raw[m] for m in months[3:]])))
+    prev = nps_with_se(pd.Series(np.concatenate([raw[m] for m in months[:3]])))
+    assert c.last == pytest.approx(last["nps"], abs=1e-9) and c.previous == pytest.approx(prev["nps"], abs=1e-9)
+    assert c.n_last == last["n"] and c.n_previous == prev["n"]
+    assert c.se_diff == pytest.approx(math.hypot(last["se"], prev["se"]), abs=1e-9)
+
+
+def test_a_change_smaller_than_its_noise_is_called_so_and_a_large_one_is_not():
+    flat = {f"2026-{m:02d}-01": {"value": 0.60 + (0.02 if m > 3 else 0.0), "n": 50} for m in range(1, 7)}
+    c = SUM.quarter_change("csat", flat)
+    assert c.diff == pytest.approx(0.02) and c.significant is False
+    assert SUM.change_text(c) == "+2.0 pts (within noise)"
+    big = {f"2026-{m:02d}-01": {"value": 0.60 + (0.10 if m > 3 else 0.0), "n": 2000} for m in range(1, 7)}
+    assert SUM.quarter_change("csat", big).significant is True
+    revenue = {f"2026-{m:02d}-01": 100.0 * m for m in range(1, 7)}
+    r = SUM.quarter_change("net_revenue", revenue)
+    assert (r.last, r.previous) == (1500.0, 600.0) and SUM.change_text(r, "GBP") == "+150%"
+    assert SUM.quarter_change("net_revenue", {"2026-01-01": 5.0}).previous is None
+
+
+def test_sparkline_is_inert_and_scaled():
+    svg = SUM.sparkline([1, 2, 3], 'x"><script>alert(1)</script>')
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and svg.count("<polyline") == 1
+    assert SUM.sparkline([1.0], "one point") == ""
+
 
 METRICS = {
-    "01_collection": {"metrics": {"months": 24}},
-    "02_cleaning": {"metrics": {"customers": 5003, "merged_customers": 197, "quarantined": 14, "rows_in": 442814,
-                                "balanced": True, "net_revenue_eur": 3098355.6}},
-    "03_segmentation": {"metrics": {
-        "analysis_date": "2026-09-30", "stages_before_date": "2026-04-03",
-        "stages": {"prospect": 520, "new": 176, "trial": 302, "active": 1176, "reactivated": 252, "at risk": 894,
-                   "churned": 1683},
-        "stages_before": {"prospect": 700, "new": 300, "trial": 400, "active": 1300, "reactivated": 200,
-                          "at risk": 700, "churned": 1000, "not yet registered": 403},
-        "thresholds": {"churn_days": 123},
-        "personas": {"Premium loyalists": 799, "Deal seekers": 1014, "Hard to reach": 530, "App-first": 535}}},
-    "04_clv": {"metrics": {"clv_total": 2730008.9, "horizon_days": 365, "currency": "EUR", "gini_holdout": 0.71,
-                           "clv_distribution": {"top20_share": 0.62, "median": 211.4}}},
-    "05_sentiment": {"metrics": {
-        "nps": {"nps": 24.4, "se": 1.7, "n": 1709, "promoters": 0.399, "detractors": 0.155},
-        "negative_share": 0.3317, "texts": 2930, "followups": 1006, "alerts": [{}, {}, {}],
-        "monthly_sentiment": {"2026-04-01": 0.10, "2026-05-01": 0.12, "2026-06-01": 0.08, "2026-07-01": 0.01,
-                              "2026-08-01": -0.02, "2026-09-01": 0.0}}},
-    "06_ab_test": {"metrics": {"experiment": "Send time", "decision": "ship", "best_arm": "evening_19",
-                               "all_experiments": [
-                                   {"test": "Send time", "metric": "clicked", "units": 1976, "best arm": "evening_19",
-                                    "lift": 0.532, "Holm p": 0.0085, "decision": "ship"},
-                                   {"test": "Subject line", "metric": "opened", "units": 2100, "best arm": "b",
-                                    "lift": 0.128, "Holm p": 0.12, "decision": "no clear difference"}]}},
+    "02_cleaning": {"metrics": {"orders": 1000, "cancelled_orders": 0}},
+    "05_sentiment": {"metrics": {"followup_value": 50_000.0, "followups_overdue": 3}},
+    "06_ab_test": {"metrics": {"decision": "do not trust", "experiment": "Send time", "best_arm": "noon",
+                               "blocked_by": "sample-ratio mismatch", "units": 900, "impact": None,
+                               "all_experiments": [{"test": "Send time", "metric": "clicked", "units": 900,
+                                                    "best arm": "noon", "lift": 0.4, "decision": "do not trust",
+                                                    "why": "sample-ratio mismatch"}]}},
 }
+VALUES = {"revenue_at_risk": 200_000.0, "open_followups": 12, "buyers": 900, "repeat_buyers": 300,
+          "net_revenue": 90_000.0, "experiments_to_ship": "0 of 1"}
 
 
-def _by_label(kpis):
-    return {k["label"]: k for k in kpis}
+def test_actions_are_ranked_by_expected_value_with_owner_and_assumption():
+    actions = SUM.recommended_actions(VALUES, METRICS, "GBP", winback_rate=0.1, save_rate=0.2,
+                                      second_order_rate=0.05, owners={"follow-up": "Service desk"})
+    assert len(actions) == 3
+    # win-back 200,000 × 10% = 20,000; follow-up 50,000 × 20% = 10,000; second order 600 × 5% × (90,000 / 1,000)
+    # = 2,700; the blocked experiment has no money value and ranks last, so it is cut at three
+    assert [round(a.expected_value) for a in actions] == [20_000, 10_000, 2_700]
+    assert actions[1].owner == "Service desk" and "20%" in actions[1].basis
+    html_text = SUM.actions_html(actions, "GBP")
+    assert "GBP 20,000" in html_text and "evidence" in html_text
+    four = SUM.recommended_actions(VALUES, METRICS, "GBP", limit=4)
+    assert four[-1].expected_value is None and "Fix the split" in four[-1].action
 
 
-def test_every_kpi_has_a_link_and_a_sentence_built_from_the_numbers():
-    kpis = _by_label(SUM.executive_kpis(METRICS, link=lambda step: f"html/{step}.html"))
-    assert len(kpis) == 9 and all(k["href"] == f"html/{k['step']}.html" for k in kpis.values())
-    assert kpis["customers (360° view)"]["sentence"].startswith("5,003 customers after merging 197 duplicate")
-    assert "14 of 442,814 input rows" in kpis["customers (360° view)"]["sentence"]
-    active = kpis["active customers"]
-    assert active["value"] == 176 + 302 + 1176 + 252
-    assert "1,906 of 5,003 customers (38%) are active" in active["sentence"]
-    assert "more than 123 days" in active["sentence"]
-    assert "EUR 3.10 M net of returns and cancellations over the 24-month window" in kpis["net revenue"]["sentence"]
-    clv = kpis["predicted CLV, next 365 days"]["sentence"]
-    assert "EUR 2.73 M" in clv and "top 20% hold 62%" in clv and "EUR 211.40" in clv and "well (Gini 0.71)" in clv
-    # NPS CI = 24.4 ± 1.96 × 1.7
-    assert "NPS is 24 (95% CI 21 to 28, 1,709 survey answers)" in kpis["NPS (−100 to +100)"]["sentence"]
-    # the last three months (−0.003) against the three before (+0.10): a fall of 0.10
-    assert "worsened" in kpis["negative feedback"]["sentence"] and "+0.10" in kpis["negative feedback"]["sentence"]
-    assert "routed to 3 teams" in kpis["open follow-ups"]["sentence"]
-    exp = kpis["experiments to ship"]
-    assert exp["value"] == "1 of 2"
-    assert exp["sentence"] == "Send time: ship evening_19 (+53% on clicked); Subject line: no clear difference."
-
-
-def test_the_change_in_the_active_base_reads_in_the_right_direction():
-    kpis = _by_label(SUM.executive_kpis(METRICS))
-    # active before: 300 + 400 + 1300 + 200 = 2,200; now 1,906
-    assert "the active base shrank from 2,200 to 1,906 customers (-294)" in kpis["personas"]["sentence"]
-    grown = {**METRICS, "03_segmentation": {"metrics": {**METRICS["03_segmentation"]["metrics"],
-                                                        "stages_before": {"active": 100}}}}
-    assert "grew from 100 to 1,906" in _by_label(SUM.executive_kpis(grown))["personas"]["sentence"]
-    mix = SUM.stage_mix(METRICS)
-    assert list(mix.columns) == ["03 Apr 2026", "30 Sep 2026"]
-    assert list(mix.index) == ["prospect", "new", "trial", "active", "reactivated", "at risk", "churned"]
-    assert "biggest gain was in 'churned' (+683)" in SUM.stage_mix_caption(mix)
-
-
-def test_missing_steps_say_so_instead_of_showing_a_number():
-    kpis = SUM.executive_kpis({"02_cleaning": METRICS["02_cleaning"]})
-    missing = [k for k in kpis if k["value"] == "–"]
-    assert len(missing) == 7 and all(k["href"] is None for k in missing)
-    assert any("step 04 (CLV) has not run" in k["sentence"] for k in missing)
-
-
-def test_unbalanced_rows_and_poor_rankings_are_not_glossed_over():
-    m = {**METRICS, "02_cleaning": {"metrics": {**METRICS["02_cleaning"]["metrics"], "balanced": False}},
-         "04_clv": {"metrics": {**METRICS["04_clv"]["metrics"], "gini_holdout": 0.3}}}
-    kpis = _by_label(SUM.executive_kpis(m))
-    assert "do not balance" in kpis["customers (360° view)"]["sentence"]
-    assert "poorly (Gini 0.30)" in kpis["predicted CLV, next 365 days"]["sentence"]
-
-
-def test_sentiment_trend_needs_two_full_periods():
-    assert SUM.sentiment_trend({"2026-01-01": 0.1}) is None
-    recent, before = SUM.sentiment_trend(METRICS["05_sentiment"]["metrics"]["monthly_sentiment"])
-    assert recent == pytest.approx(-0.01 / 3) and before == pytest.approx(0.10)
-
-
-def test_decisions_table_lists_every_experiment_with_readable_lifts():
+def test_a_blocked_experiment_never_reads_ship_on_the_summary():
     table = SUM.decisions_table(METRICS)
-    assert table["lift"].tolist() == ["+53%", "+13%"] and table["decision"].tolist() == ["ship", "no clear difference"]
+    assert table["decision"].tolist() == ["do not trust"] and table["blocked by"].tolist() == ["sample-ratio mismatch"]
+    actions = SUM.recommended_actions(VALUES, METRICS, "GBP", limit=5)
+    assert not any(a.action.startswith("Roll out") for a in actions)
+    text = " ".join(SUM.conclusion(VALUES, [], actions, METRICS, "GBP"))
+    assert "ship" not in text.lower() and "roll out" not in text.lower()
+
+
+def test_registry_cards_carry_one_label_and_the_registry_format():
+    html_text = registry_cards(["net_revenue", "nps", "csat", "probably_active"],
+                               {"net_revenue": 1234567.8, "nps": 12.4, "csat": 0.618}, "GBP")
+    assert 'data-kpi="net_revenue">GBP 1.23 M<' in html_text
+    assert 'data-kpi="nps">+12<' in html_text and 'data-kpi="csat">62%<' in html_text
+    assert 'data-kpi="probably_active">–<' in html_text  # not recorded: a dash, never a stale number
+    assert 'href="02_cleaning.html#Money' in html_text

@@ -230,6 +230,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         except papermill.PapermillExecutionError as exc:
             scrub_file(executed, secrets)
             if exc.ename != "StepSkipped":
+                R.clear_kpis(name, data_dir / "processed")  # no page may show this step's figures of an earlier run
                 entry.update(status="failed", seconds=time.perf_counter() - t0)
                 say(f"    FAILED in {fail_location(executed)}: {exc.ename}: {exc.evalue}")
                 say(f"    the executed notebook with the traceback is {executed}")
@@ -237,6 +238,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
                 continue
             status, reason = "skipped", str(exc.evalue)
         except Exception as exc:  # kernel died, notebook unreadable...
+            R.clear_kpis(name, data_dir / "processed")
             entry.update(status="failed", seconds=time.perf_counter() - t0)
             say(f"    FAILED: {type(exc).__name__}: {exc}")
             failed = True
@@ -260,7 +262,8 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         if entry.get("status") == "stale" and entry.get("html"):
             R.mark_stale(reports_dir / entry["html"], entry["stale_because"])
     metrics = R.read_metrics(data_dir / "processed")
-    index = build_index(reports_dir, runs, metrics, param_set, pii_mode)
+    index = build_index(reports_dir, runs, metrics, param_set, pii_mode, values=R.kpi_values(data_dir / "processed"),
+                        currency=R.dataset_currency(data_dir / "processed"))
     (reports_dir / "run.json").write_text(json.dumps({"param_set": param_set, "runs": runs}, indent=2, default=str)
                                           + "\n", encoding="utf-8")
     scrub_outputs([reports_dir, data_dir / "processed"], secrets)

@@ -637,14 +637,17 @@ def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
     cur = res.data.currency
     f = res.frame
     d = clv_distribution(f["clv"])
-    out = [f"Today's {len(f):,} customers are expected to bring **{fmt_money(d['total'], cur)}** over the next "
-           f"{horizon_days} days; the top 20% hold {d['top20_share']:.0%} of it and the median customer is worth "
-           f"{fmt_money(d['median'], cur)}."]
+    out = [f"The {len(f):,} buyers modelled are expected to bring **{fmt_money(d['total'], cur)}** over the next "
+           f"{horizon_days} days (predicted value of today's customers); the top 20% hold {d['top20_share']:.0%} of it "
+           f"and the median buyer is worth {fmt_money(d['median'], cur)}."]
+    risk = at_risk_mask(res)
+    if risk.any():
+        out.append(f"**{fmt_money(f.loc[risk, 'clv'].sum(), cur)}** of it is predicted value at risk: it sits with "
+                   f"{int(risk.sum()):,} buyers who are at risk or churned (report 03)"
+                   + (" or probably gone (P(alive) below 50%)" if res.identified else "") + ".")
     if res.identified:
         likely = int((f["p_alive"] >= 0.5).sum())
-        out.append(f"{likely:,} customers ({likely / len(f):.0%}) are probably still customers (P(alive) ≥ 50%); "
-                   f"{fmt_money(f.loc[f['p_alive'] < 0.5, 'historical_value'].sum(), cur)} of past revenue came from "
-                   "customers who have probably left.")
+        out.append(f"{likely:,} buyers ({likely / len(f):.0%}) are probably still active (P(alive) ≥ 50%).")
     else:
         out.append("The data show no sign of customers leaving for good, so the forecast assumes they stay and only "
                    "buy at different rates; P(alive) is not reported (see 'How we know').")
@@ -674,14 +677,10 @@ def step_metrics(res: CLVResult, horizon_days: int, dataset: str, recovery: pd.D
 
 
 def value_kpis(res: CLVResult, horizon_days: int, forecast_days: int) -> list[dict]:
+    """Figures of report 04 that are not registry KPIs (those are shown with :func:`pages.show_kpi_cards`)."""
     f, cur = res.frame, res.data.currency
-    kpis = [{"label": f"predicted value, next {horizon_days} days", "value": fmt_money(f["clv"].sum(), cur)},
-            {"label": "historical value to date", "value": fmt_money(f["historical_value"].sum(), cur)},
+    return [{"label": "historical value to date", "value": fmt_money(f["historical_value"].sum(), cur)},
             {"label": f"orders expected in {forecast_days} days", "value": int(round(f["expected_purchases"].sum()))}]
-    if res.identified:
-        kpis.insert(2, {"label": "customers probably still active (P(alive) ≥ 50%)",
-                        "value": int((f["p_alive"] >= 0.5).sum())})
-    return kpis
 
 
 def clv_by_display(table: pd.DataFrame, currency: str) -> pd.DataFrame:
@@ -724,3 +723,23 @@ def save_outputs(res: CLVResult, processed_dir: Path, dataset: str) -> None:
 
     out = res.frame.drop(columns=["customer_id"]).reset_index(names="customer")
     save_table(out, Path(processed_dir) / ("clv.parquet" if dataset == "orders" else f"clv_{dataset}.parquet"))
+
+
+RISK_STAGES = ("at risk", "churned")
+
+
+def at_risk_mask(res: CLVResult) -> pd.Series:
+    """Customers whose predicted value is at risk: lifecycle stage at risk or churned (report 03), or, when the
+    data show customers leaving, P(alive) below 50%."""
+    f = res.frame
+    mask = f["lifecycle_stage"].isin(RISK_STAGES) if "lifecycle_stage" in f else pd.Series(False, index=f.index)
+    if res.identified:
+        mask = mask | (f["p_alive"] < 0.5)
+    return mask.fillna(False)
+
+
+def kpi_values(res: CLVResult) -> dict:
+    """The registry KPIs report 04 owns (see :mod:`helpers.core.kpis`)."""
+    f = res.frame
+    return {"predicted_clv": float(f["clv"].sum()), "revenue_at_risk": float(f.loc[at_risk_mask(res), "clv"].sum()),
+            "probably_active": int((f["p_alive"] >= 0.5).sum()) if res.identified else None}

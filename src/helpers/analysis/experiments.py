@@ -158,6 +158,7 @@ def mean_test(y_c: np.ndarray, y_t: np.ndarray, alpha: float = 0.05, n_boot: int
     m_c, m_t = y_c.mean(), y_t.mean()
     return {"control_mean": float(m_c), "treatment_mean": float(m_t), "diff": float(m_t - m_c),
             "welch_ci": (float(ci.low), float(ci.high)), "welch_t": float(welch.statistic),
+            "welch_se": float(np.sqrt(y_t.var(ddof=1) / y_t.size + y_c.var(ddof=1) / y_c.size)),
             "welch_p": float(welch.pvalue), "welch_df": float(welch.df), "mann_whitney_u": float(mw.statistic),
             "mann_whitney_p": float(mw.pvalue),
             "bootstrap_ci": (float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))),
@@ -297,7 +298,9 @@ def compare_arms(df: pd.DataFrame, variant: str, control: str, metric: str, alph
                      "diff": r["diff"], "ci_low": r["diff_ci"][0], "ci_high": r["diff_ci"][1],
                      "relative_lift": r["relative_lift"], "rel_ci_low": r["relative_ci"][0],
                      "rel_ci_high": r["relative_ci"][1], "z": r["z"], "p_value": r["p_value"],
-                     "chance_to_beat_control": b["chance_to_beat_control"],
+                     "chance_to_beat_control": chance_to_beat_exact(
+                         int(g.at[control, "sum"]), int(g.at[control, "count"]), int(g.at[arm, "sum"]),
+                         int(g.at[arm, "count"])),
                      "expected_loss": b["expected_loss_treatment"]})
     out = pd.DataFrame(rows)
     adj = adjust(out["p_value"].tolist(), alpha)
@@ -395,39 +398,132 @@ def monitoring_sentence(path: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------
 
 
+VERDICTS = ("ship", "keep control", "keep running", "do not trust", "no clear difference")
+
+
 @dataclass
 class Decision:
-    """What to do, in plain language."""
+    """What to do, in plain language. ``verdict`` is one of :data:`VERDICTS`; only "ship" recommends a rollout,
+    and it is never given while a health check fails (``blocked_by`` says which)."""
 
-    verdict: str  # "ship", "keep control", "no clear difference"
+    verdict: str
     text: str
+    blocked_by: str = ""
+    impact: dict | None = None
 
 
-def decide(comparisons: pd.DataFrame, metric_label: str, alpha: float = 0.05, mde: float | None = None) -> Decision:
-    """Plain-language decision from :func:`compare_arms`: the best arm that is significant after Holm, how much
-    better, how sure we are, and what to do next."""
+def sequence_clear(path: pd.DataFrame | None) -> bool | None:
+    """Whether the always-valid confidence sequence excludes zero at the last look (None without a path)."""
+    if path is None or not len(path):
+        return None
+    last = path.iloc[-1]
+    return bool(last["cs_low"] > 0 or last["cs_high"] < 0)
+
+
+def expected_impact(best: pd.Series, audience: int, value_per_conversion: float | None,
+                    currency: str = "") -> dict:
+    """Extra conversions (and money, with a value per conversion) from rolling out ``best`` to an audience the
+    size of the test's, with the range from the confidence interval of the difference."""
+    out = {"audience": int(audience), "conversions": float(best["diff"] * audience),
+           "conversions_low": float(best["ci_low"] * audience), "conversions_high": float(best["ci_high"] * audience),
+           "currency": currency}
+    if value_per_conversion is not None and np.isfinite(value_per_conversion) and value_per_conversion > 0:
+        out.update({"money": out["conversions"] * value_per_conversion,
+                    "money_low": out["conversions_low"] * value_per_conversion,
+                    "money_high": out["conversions_high"] * value_per_conversion})
+    return out
+
+
+def impact_sentence(impact: dict) -> str:
+    from helpers.core.fmt import fmt_money
+
+    text = (f"Rolled out to an audience the size of this test ({impact['audience']:,} units), that is about "
+            f"{impact['conversions']:+,.0f} conversions (range {impact['conversions_low']:+,.0f} to "
+            f"{impact['conversions_high']:+,.0f})")
+    if "money" in impact:
+        text += (f", worth about {fmt_money(impact['money'], impact['currency'])} (range "
+                 f"{fmt_money(impact['money_low'], impact['currency'])} to "
+                 f"{fmt_money(impact['money_high'], impact['currency'])}) at the control's value per conversion")
+    return text + "."
+
+
+def decide(comparisons: pd.DataFrame, metric_label: str, alpha: float = 0.05, mde: float | None = None,
+           srm: dict | None = None, sequence_ok: bool | None = None, audience: int | None = None,
+           value_per_conversion: float | None = None, currency: str = "") -> Decision:
+    """The decision on one experiment, gated by its health checks.
+
+    "ship" needs all of: the best arm significantly better than control after Holm; the split as intended (no
+    sample-ratio mismatch); an observed lift at least as large as the test could reliably detect (``mde``, the
+    relative lift with 80% power; a significant lift below it is most likely overstated, the winner's curse); and
+    the always-valid confidence sequence clear of zero at the end (``sequence_ok``), so the result survives the
+    peeking that dashboards invite. Any failed check gives "do not trust" (SRM) or "keep running" (power, sequence)
+    with one sentence saying which. A significantly worse arm gives "keep control".
+    """
     best = comparisons.sort_values("diff", ascending=False).iloc[0]
     worst = comparisons.sort_values("diff").iloc[0]
+    lift = (f"{best['rate']:.1%} vs {best['control_rate']:.1%} for control, {best['diff'] * 100:+.1f} percentage points "
+            f"({best['relative_lift']:+.0%}; 95% CI {best['rel_ci_low']:+.0%} to {best['rel_ci_high']:+.0%}); chance "
+            f"to beat control {best['chance_to_beat_control']:.1%}")
+    if srm is not None and srm.get("mismatch"):
+        return Decision("do not trust", (
+            f"**Do not act on this test.** The arms did not receive the intended split of units (sample-ratio "
+            f"mismatch, χ² p = {srm['p_value']:.2g}), so any difference may come from how units were assigned or "
+            f"tracked, not from the variants. Observed: {best['arm']} {lift}. **Next:** find the cause of the "
+            "mismatch, fix it and rerun the test."), blocked_by="sample-ratio mismatch")
+    impact = expected_impact(best, audience, value_per_conversion, currency) if audience else None
     if best["significant"] and best["diff"] > 0:
-        return Decision("ship", (
-            f"**{best['arm']} wins on {metric_label}:** {best['rate']:.1%} vs {best['control_rate']:.1%} for "
-            f"control, {best['diff'] * 100:+.1f} percentage points ({best['relative_lift']:+.0%}, 95% CI "
-            f"{best['rel_ci_low']:+.0%} to {best['rel_ci_high']:+.0%}). Chance to beat control "
-            f"{best['chance_to_beat_control']:.0%}; significant after correcting for {len(comparisons)} "
-            f"comparison(s) (Holm p = {best['p_holm']:.3g}). **Next:** roll it out and keep a small holdout to "
-            "confirm the lift."))
+        if mde is not None and np.isfinite(mde) and best["relative_lift"] < mde:
+            return Decision("keep running", (
+                f"**Promising but not proven on {metric_label}:** {best['arm']} {lift}. The lift is significant, but "
+                f"smaller than the {mde:.0%} this test could reliably detect, and significant results from an "
+                "underpowered test usually overstate the true effect (the winner's curse). **Next:** keep the test "
+                "running to the sample size in the planner below before rolling out."),
+                blocked_by="underpowered for the lift seen", impact=impact)
+        if sequence_ok is False:
+            return Decision("keep running", (
+                f"**Promising but not proven on {metric_label}:** {best['arm']} {lift}. The fixed-sample test is "
+                "significant, but the always-valid interval, which stays honest however often the results were "
+                "looked at, still includes zero. **Next:** keep the test running until it excludes zero."),
+                blocked_by="always-valid interval includes zero", impact=impact)
+        text = (f"**{best['arm']} wins on {metric_label}:** {lift}; significant after correcting for "
+                f"{len(comparisons)} comparison(s) (Holm p = {best['p_holm']:.3g}), the split intact and the "
+                "always-valid interval clear of zero.")
+        if impact:
+            text += " " + impact_sentence(impact)
+        return Decision("ship", text + " **Next:** roll it out and keep a small holdout to confirm the lift.",
+                        impact=impact)
     if worst["significant"] and worst["diff"] < 0:
         return Decision("keep control", (
             f"**Control wins on {metric_label}:** {worst['arm']} is worse by {abs(worst['diff']) * 100:.1f} percentage "
             f"points ({worst['relative_lift']:+.0%}, Holm p = {worst['p_holm']:.3g}). **Next:** keep the control "
             "version."))
-    floor = f" The test could only detect lifts of about {mde:.0%} or more." if mde else ""
+    floor = f" The test could only detect lifts of about {mde:.0%} or more." if mde is not None and np.isfinite(mde) \
+        else ""
     return Decision("no clear difference", (
-        f"**No clear winner on {metric_label}.** The best arm, {best['arm']}, is {best['diff'] * 100:+.1f} "
-        f"percentage points ({best['relative_lift']:+.0%}; 95% CI {best['rel_ci_low']:+.0%} to "
-        f"{best['rel_ci_high']:+.0%}) with a {best['chance_to_beat_control']:.0%} chance to beat control, which is "
-        f"not conclusive.{floor} **Next:** keep the cheaper version, or rerun with the sample size from the "
-        "planner below."))
+        f"**No clear winner on {metric_label}.** The best arm, {best['arm']}: {lift}, which is not conclusive.{floor} "
+        "**Next:** keep the cheaper version, or rerun with the sample size from the planner below."))
+
+
+def judge(units: pd.DataFrame, variant: str, control: str, metric: str, intended: dict | None, alpha: float = 0.05,
+          order: str | None = None, value_col: str | None = None, currency: str = "", seed: int = 0
+          ) -> tuple[pd.DataFrame, dict, float, pd.DataFrame, Decision]:
+    """Everything a decision needs for one experiment: the comparisons, the SRM test, the minimum detectable lift,
+    the monitoring path of the best arm and the gated :func:`decide`."""
+    comparisons = compare_arms(units, variant, control, metric, alpha)
+    srm = srm_test(units[variant].value_counts(), intended)
+    base = float(units.loc[units[variant] == control, metric].mean())
+    n_min = int(units[variant].value_counts().min())
+    mde = minimum_detectable_lift(base, n_min, alpha) if 0 < base < 1 else float("nan")
+    best_arm = comparisons.sort_values("diff", ascending=False).iloc[0]["arm"]
+    path = monitoring_path(units, variant, control, best_arm, metric, order, 40, alpha, seed=seed)
+    value = None
+    if value_col and value_col in units:
+        conv = units[(units[variant] == control) & (units[metric] > 0)]
+        value = float(conv[value_col].mean()) if len(conv) else None
+    audience = int(len(units) / max(units[variant].nunique(), 1))
+    decision = decide(comparisons, metric.replace("_", " "), alpha, mde, srm, sequence_clear(path), audience, value,
+                      currency)
+    return comparisons, srm, mde, path, decision
 
 
 # ---------------------------------------------------------------------------
@@ -701,22 +797,32 @@ def overview(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFra
     for name in campaign_experiments(tables["campaigns"])["experiment"]:
         units = campaign_units(tables["sends"], tables["campaigns"], tables.get("orders"), name)
         d = _declared(name, units)
-        comp = compare_arms(units, "variant", d["control"], d["metric"], alpha)
-        srm = srm_test(units["variant"].value_counts(), units.attrs["intended_split"])
+        comp, srm, mde, _, decision = judge(units, "variant", d["control"], d["metric"],
+                                            units.attrs["intended_split"], alpha)
         best = comp.sort_values("diff", ascending=False).iloc[0]
         rows.append({"experiment": name, "test": units.attrs["name"], "units": len(units),
                      "arms": units["variant"].nunique(), "metric": d["metric"], "SRM p": srm["p_value"],
                      "best arm": best["arm"], "lift": best["relative_lift"], "Holm p": best["p_holm"],
-                     "decision": decide(comp, d["metric"], alpha).verdict})
+                     "decision": decision.verdict, "why": decision.blocked_by})
     return pd.DataFrame(rows)
+
+
+def overview_display(experiments: pd.DataFrame) -> pd.DataFrame:
+    """:func:`overview` as a stakeholder reads it: lifts in %, p-values to three figures."""
+    out = experiments.copy()
+    out["lift"] = [f"{v:+.1%}" if pd.notna(v) else "–" for v in out["lift"]]
+    for col in ("SRM p", "Holm p"):
+        out[col] = [f"{v:.3g}" for v in out[col]]
+    return out.drop(columns=["experiment"]).rename(columns={"test": "experiment"})
 
 
 def srm_message(srm: dict, name: str) -> tuple[str, str]:
     """(callout kind, text) for the sample-ratio check."""
     obs = ", ".join(f"{k}: {v:,}" for k, v in srm["observed"].items())
+    expected = ", ".join(f"{k}: {float(v):,.0f}" for k, v in dict(srm["expected"]).items())
     if srm["mismatch"]:
-        return "warning", (f"**Sample-ratio mismatch in {name}** (χ² p = {srm['p_value']:.2g} < 0.001): the arms "
-                           f"received {obs} units, against {srm['expected']} expected. Assignment or tracking is "
+        return "alarm", (f"**Sample-ratio mismatch in {name}** (χ² p = {srm['p_value']:.2g} < 0.001): the arms "
+                           f"received {obs} units, against {expected} expected. Assignment or tracking is "
                            "broken; do not trust the results below until the cause is found.")
     return "info", (f"**Sample ratio OK** (χ² p = {srm['p_value']:.3g}; flagged below 0.001): the arms received "
                     f"{obs} units, as intended.")
@@ -733,8 +839,7 @@ def revenue_table(units: pd.DataFrame, variant: str, control: str, revenue: str,
     for arm in sorted(a for a in units[variant].unique() if a != control):
         y_t = units.loc[units[variant] == arm, revenue].to_numpy(dtype=float)
         r = mean_test(y_c, y_t, alpha, seed=seed)
-        se = (r["welch_ci"][1] - r["welch_ci"][0]) / (2 * stats.norm.ppf(1 - alpha / 2))
-        posterior = normal_posterior(r["diff"], se)
+        posterior = normal_posterior(r["diff"], r["welch_se"])
         row = {"arm": arm, "control_mean": r["control_mean"], "arm_mean": r["treatment_mean"], "diff": r["diff"],
                "welch_low": r["welch_ci"][0], "welch_high": r["welch_ci"][1], "welch_p": r["welch_p"],
                "mann_whitney_p": r["mann_whitney_p"], "boot_low": r["bootstrap_ci"][0],
@@ -874,3 +979,20 @@ def ratio_table(units: pd.DataFrame, variant: str, control: str, numerator: str,
                      "difference": r["diff"], "95% CI": f"{r['diff_ci'][0]:+,.2f} to {r['diff_ci'][1]:+,.2f}",
                      "p": r["p_value"]})
     return pd.DataFrame(rows)
+
+
+def step_metrics(setup: Setup, srm: dict, decision: Decision, comparisons: pd.DataFrame, mde: float,
+                 experiments: pd.DataFrame | None) -> dict:
+    """What report 06 hands to the summary and the index."""
+    best_arm = comparisons.sort_values("diff", ascending=False).iloc[0]["arm"]
+    return {"experiment": setup.name, "units": len(setup.units), "srm_p": srm["p_value"],
+            "srm_mismatch": srm["mismatch"], "decision": decision.verdict, "blocked_by": decision.blocked_by,
+            "impact": decision.impact, "best_arm": str(best_arm), "comparisons": comparisons.to_dict(orient="records"),
+            "mde": mde, "all_experiments": experiments.to_dict(orient="records") if experiments is not None else []}
+
+
+def kpi_values(decision: Decision, experiments: pd.DataFrame | None) -> dict:
+    """The registry KPI report 06 owns: how many of the experiments analysed are ready to ship."""
+    verdicts = experiments["decision"].tolist() if experiments is not None and len(experiments) else \
+        [decision.verdict]
+    return {"experiments_to_ship": f"{verdicts.count('ship')} of {len(verdicts)}"}

@@ -1222,22 +1222,22 @@ def conclusion(seg: Segmentation, currency: str) -> list[str]:
     out = []
     if len(s):
         top = s["revenue_share"].idxmax()
-        out.append(f"**{top}** are {s.at[top, 'customer_share']:.0%} of customers and bring "
+        out.append(f"**{top}** are {s.at[top, 'customer_share']:.0%} of buyers and bring "
                    f"{s.at[top, 'revenue_share']:.0%} of net revenue ({fmt_money(s.at[top, 'revenue'], currency)}).")
         risk = s.reindex(["At risk", "Can't lose"])
         if risk["customers"].fillna(0).sum():
-            out.append(f"{int(risk['customers'].fillna(0).sum()):,} customers who used to buy well have gone quiet "
+            out.append(f"{int(risk['customers'].fillna(0).sum()):,} buyers who used to buy well have gone quiet "
                        f"('At risk' and 'Can't lose'): {fmt_money(risk['revenue'].fillna(0).sum(), currency)} of past "
                        "revenue that a win-back campaign could protect.")
     c = seg.counts.set_index("stage")["customers"]
     active = int(c.reindex(ACTIVE_STAGES).fillna(0).sum())
-    out.append(f"{active:,} of {int(c.sum()):,} customers are active (new, trial, active or reactivated); "
-               f"{int(c.get('at risk', 0)):,} are at risk and {int(c.get('churned', 0)):,} have churned "
+    out.append(f"**{active:,} active customers** of {int(c.sum()):,} customers (new, trial, active or reactivated); "
+               f"{int(c.get('at risk', 0)):,} customers at risk and {int(c.get('churned', 0)):,} churned customers "
                f"(no order for more than {seg.thresholds.churn_days} days).")
     if seg.has_personas:
         p = seg.profiles.rename(index=seg.names.to_dict())
         top = p["value_share"].idxmax()
-        out.append(f"{len(p)} personas describe the {len(seg.fit.features):,} repeat buyers; {top} hold "
+        out.append(f"{len(p)} personas describe the {len(seg.fit.features):,} buyers with enough history to cluster; {top} hold "
                    f"{p.at[top, 'value_share']:.0%} of their revenue with {p.at[top, 'customer_share']:.0%} of them.")
     else:
         out.append(f"No personas: {seg.fit.skipped}.")
@@ -1304,3 +1304,10 @@ def save_outputs(seg: Segmentation, processed_dir: str | Path) -> None:
     else:
         table = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "persona": pd.Series(dtype="string")})
     save_table(table, processed_dir / "personas.parquet")
+
+
+def kpi_values(seg: Segmentation) -> dict:
+    """The registry KPIs report 03 owns (see :mod:`helpers.core.kpis`)."""
+    c = seg.counts.set_index("stage")["customers"]
+    return {"active_customers": int(c.reindex(ACTIVE_STAGES).fillna(0).sum()),
+            "at_risk_customers": int(c.get("at risk", 0)), "churned_customers": int(c.get("churned", 0))}

@@ -427,16 +427,38 @@ ROUTING_DEFAULT = {"Delivery": "logistics", "Returns and refunds": "returns", "F
                    "Customer service": "customer-service", "App and website": "digital"}
 
 
+ANSWERED_STATUSES = {"resolved", "closed", "solved", "answered", "done", "replied", "complete", "completed"}
+
+
 def followup_queue(feedback: pd.DataFrame, threshold: float, clv: pd.DataFrame | None, pseudo: pd.Series,
-                   routing: dict[str, str] | None = None) -> pd.DataFrame:
-    """Negative feedback (compound below ``threshold``) and NPS detractors, prioritised by customer value.
+                   routing: dict[str, str] | None = None, as_of: pd.Timestamp | None = None,
+                   recent_days: int = 30, sla_days: int = 2) -> pd.DataFrame:
+    """The items someone should answer now: negative feedback (compound below ``threshold``) and NPS detractors
+    from the last ``recent_days`` before ``as_of`` that are not answered yet (a ``status`` such as resolved or
+    closed counts as answered), most valuable customers first.
 
     Priority = value × severity, where value is the predicted CLV from step 04 when it has run (else 1) and
-    severity grows as the score falls. Each item is routed to a team by topic (``routing``), and carries only
-    the pseudonymous customer id and a PII-masked excerpt.
+    severity grows as the score falls. Each item has an owner (the team its topic routes to, ``routing``), its age
+    in days, the date its reply is due (``sla_days`` after it came in) and whether it is overdue; it carries only
+    the pseudonymous customer id and a PII-masked excerpt. Without ``as_of`` every unanswered item is kept (and
+    ages count from the newest item).
     """
     routing = routing or ROUTING_DEFAULT
     f = feedback[(feedback["compound"] < threshold) | (feedback["nps"] <= 6)].copy()
+    created = pd.to_datetime(f["created_at"], errors="coerce")
+    now = pd.Timestamp(as_of) if as_of is not None else created.max()
+    if now is not pd.NaT and getattr(now, "tzinfo", None) is not None:
+        now = now.tz_localize(None)
+    f["age_days"] = (now.normalize() - created.dt.normalize()).dt.days if now is not None and now is not pd.NaT \
+        else np.nan
+    if "status" in f:
+        answered = f["status"].astype("string").str.strip().str.lower().isin(ANSWERED_STATUSES).fillna(False)
+        f = f[~answered.to_numpy(dtype=bool)]
+    if as_of is not None:
+        f = f[(f["age_days"] >= 0) & (f["age_days"] <= recent_days)]
+    f["reply_due"] = (pd.to_datetime(f["created_at"], errors="coerce").dt.normalize()
+                      + pd.Timedelta(days=sla_days)).dt.date
+    f["overdue"] = f["age_days"] > sla_days
     if "sentences" not in f:
         f["sentences"] = 0
     value = clv.set_index("customer")["clv"] if clv is not None else None
@@ -447,9 +469,10 @@ def followup_queue(feedback: pd.DataFrame, threshold: float, clv: pd.DataFrame |
         f["topic"] = pd.NA
     f["team"] = f["topic"].map(routing).fillna(f["channel"].map({"ticket": "customer-service"})).fillna("cx")
     f["customer_pseudo_id"] = f["customer_key"].map(pseudo)
-    f["excerpt"] = f["text"].map(lambda t: mask_pii(str(t))[:140])
-    cols = ["priority", "customer_pseudo_id", "channel", "id", "created_at", "topic", "team", "compound", "nps",
-            "stars", "clv", "excerpt"]
+    f["excerpt"] = f["text"].map(lambda t: mask_pii(str(t))[:140] if pd.notna(t) else "")
+    f["created_at"] = pd.to_datetime(f["created_at"], errors="coerce").dt.date
+    cols = ["priority", "customer_pseudo_id", "channel", "id", "created_at", "age_days", "reply_due", "overdue",
+            "topic", "team", "compound", "nps", "stars", "clv", "excerpt"]
     return f.sort_values("priority", ascending=False)[cols].reset_index(drop=True)
 
 
@@ -575,8 +598,37 @@ def conclusion(fa: FeedbackAnalysis, queue: pd.DataFrame | None) -> list[str]:
     if fa.has_stars:
         out.append(f"CSAT (share of 4–5 star ratings) is {csat(fa.feedback['stars']):.0%}.")
     if queue is not None:
-        out.append(f"{len(queue):,} negative items are in the follow-up queue, the most valuable customers first.")
+        overdue = int(queue["overdue"].sum()) if "overdue" in queue else 0
+        out.append(f"**{len(queue):,} recent negative items wait for a reply** ({overdue:,} past their due date), "
+                   "listed below with the most valuable customers first and routed to their owners.")
     return out[:4]
+
+
+def kpi_values(fa: FeedbackAnalysis, queue: pd.DataFrame) -> dict:
+    """The registry KPIs report 05 owns (see :mod:`helpers.core.kpis`)."""
+    return {"nps": nps_with_se(fa.feedback["nps"])["nps"] if fa.has_nps else None,
+            "csat": csat(fa.feedback["stars"]) if fa.has_stars else None,
+            "negative_share": float((fa.texts["sentiment"] == "negative").mean()) if fa.has_texts else None,
+            "open_followups": len(queue)}
+
+
+def kpi_series(fa: FeedbackAnalysis) -> dict:
+    """Monthly NPS, CSAT and share of negative texts, each with its number of answers, for the summary's trends."""
+    fb = fa.feedback.assign(month=pd.to_datetime(fa.feedback["created_at"], errors="coerce")
+                            .dt.to_period("M").dt.to_timestamp())
+    out: dict[str, dict] = {}
+    if fa.has_nps:
+        out["nps"] = {f"{m:%Y-%m-%d}": {"value": r["nps"], "n": r["n"], "se": r["se"], "promoters": r["promoters"],
+                                        "detractors": r["detractors"]}
+                      for m, g in fb.dropna(subset=["nps"]).groupby("month") for r in [nps_with_se(g["nps"])]}
+    if fa.has_stars:
+        out["csat"] = {f"{m:%Y-%m-%d}": {"value": csat(g["stars"]), "n": int(g["stars"].notna().sum())}
+                       for m, g in fb.dropna(subset=["stars"]).groupby("month")}
+    if fa.has_texts:
+        t = fa.texts.dropna(subset=["month"])
+        out["negative_share"] = {f"{m:%Y-%m-%d}": {"value": float((g["sentiment"] == "negative").mean()),
+                                                   "n": len(g)} for m, g in t.groupby("month")}
+    return out
 
 
 def topic_caption(by_topic: pd.DataFrame) -> str:
@@ -664,6 +716,8 @@ def step_metrics(fa: FeedbackAnalysis, queue: pd.DataFrame, delivery: pd.DataFra
             "negative_share": float((texts["sentiment"] == "negative").mean()) if fa.has_texts else None,
             "nps": nps_with_se(fa.feedback["nps"]) if fa.has_nps else None,
             "csat": csat(fa.feedback["stars"]) if fa.has_stars else None, "followups": len(queue),
+            "followups_overdue": int(queue["overdue"].sum()) if "overdue" in queue else 0,
+            "followup_value": float(queue["clv"].sum()) if queue["clv"].notna().any() else None,
             "alerts": delivery.to_dict(orient="records"), "skipped_sections": fa.skipped,
             "monthly_sentiment": {str(k.date()): {"mean": float(r["mean"]), "n": int(r["size"])}
                                   for k, r in monthly.iterrows()}}

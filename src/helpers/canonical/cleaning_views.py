@@ -17,9 +17,8 @@ BALANCE_COLUMNS = ["source", "file", "records_in", "kept", "duplicates_merged", 
 
 def balance_kpis(built: Built) -> list[dict]:
     t = built.totals
-    return [{"label": "records in the files", "value": t["records_in"]}, {"label": "kept", "value": t["kept"]},
-            {"label": "duplicates merged", "value": t["duplicates_merged"]},
-            {"label": "quarantined", "value": t["quarantined"]}, {"label": "unreadable", "value": t["unreadable"]}]
+    # records in, quarantined and duplicates merged are registry KPIs, shown beside these
+    return [{"label": "kept", "value": t["kept"]}, {"label": "unreadable", "value": t["unreadable"]}]
 
 
 def balance_caption(balance: pd.DataFrame) -> str:
@@ -105,8 +104,8 @@ def conflicts_sentence(conflicts: pd.DataFrame) -> str:
 
 
 def money_kpis(money: dict, currency: str) -> list[dict]:
-    return [{"label": "net revenue", "value": fmt_money(money["net_revenue"], currency)},
-            {"label": "refunded", "value": fmt_money(money["refunds"], currency)},
+    # net revenue is a registry KPI, shown beside these
+    return [{"label": "refunded", "value": fmt_money(money["refunds"], currency)},
             {"label": "cancelled orders", "value": money["cancelled_orders"]},
             {"label": "outlier lines excluded", "value": money["outlier_lines"]},
             {"label": "guest orders (no customer)", "value": money["guest_orders"]}]
@@ -186,8 +185,8 @@ def netting_caption(monthly: pd.DataFrame, currency: str, window_end: str) -> st
 
 
 def identity_kpis(built: Built, sizes: pd.DataFrame) -> list[dict]:
-    return [{"label": "customers after resolution", "value": len(built.c360)},
-            {"label": "customers with merged accounts", "value": int((sizes["crm"] > 1).sum())},
+    # customers is a registry KPI, shown beside these
+    return [{"label": "customers with merged accounts", "value": int((sizes["crm"] > 1).sum())},
             {"label": "web/app visitors linked", "value": int(sizes["cookie"].sum())},
             {"label": "links found", "value": len(built.links)}]
 
@@ -216,3 +215,56 @@ def step_metrics(built: Built, sizes: pd.DataFrame) -> dict:
     return {**t, "balanced": bool(built.balance["balanced"].all()), "customers": len(built.c360),
             "buyers": int((built.c360["orders"] > 0).sum()), "merged_customers": int((sizes["crm"] > 1).sum()),
             "currency": built.info["currency"], **{k: v for k, v in built.money.items()}}
+
+
+def kpi_values(built: Built, sends: pd.DataFrame | None) -> dict:
+    """The registry KPIs report 02 owns (see :mod:`helpers.core.kpis`)."""
+    t, c = built.totals, built.c360
+    opened = None
+    if sends is not None and len(sends) and "opened_at" in sends:
+        opened = float(sends["opened_at"].notna().mean())
+    return {"records_quarantined": int(t["quarantined"]), "duplicates_merged": int(t["duplicates_merged"]),
+            "customers": len(c), "buyers": int((c["orders"] > 0).sum()), "repeat_buyers": int((c["orders"] > 1).sum()),
+            "net_revenue": float(built.money["net_revenue"]), "email_open_rate": opened}
+
+
+def kpi_series(orders: pd.DataFrame, refunds: pd.DataFrame | None, sends: pd.DataFrame | None,
+               window_end: str) -> dict:
+    """Monthly net revenue, buyers and e-mail engagement over the complete months of the window."""
+    from helpers.core.periods import complete_months
+
+    key = lambda m: f"{pd.Timestamp(m):%Y-%m-%d}"  # noqa: E731
+    out: dict[str, dict] = {}
+    monthly = complete_months(monthly_revenue(orders, refunds), window_end)
+    out["net_revenue"] = {key(m): float(v) for m, v in monthly["net"].items()}
+    done = orders[~(orders["is_cancelled"] | orders["is_reversal"])]
+    buyers = done.groupby(done["order_date"].dt.to_period("M").dt.to_timestamp())["customer_key"].nunique()
+    out["buyers"] = {key(m): int(v) for m, v in complete_months(buyers.to_frame(), window_end).iloc[:, 0].items()}
+    if sends is not None and len(sends) and "sent_at" in sends:
+        s = sends.assign(month=pd.to_datetime(sends["sent_at"]).dt.to_period("M").dt.to_timestamp())
+        for col, name in (("opened_at", "email_open_rate"), ("clicked_at", "email_click_rate")):
+            if col in s:
+                g = s.groupby("month")[col].agg(lambda v: float(v.notna().mean())).to_frame("value")
+                g["n"] = s.groupby("month").size()
+                g = complete_months(g, window_end)
+                out[name] = {key(m): {"value": float(r["value"]), "n": int(r["n"])} for m, r in g.iterrows()}
+    return out
+
+
+def conclusion(built: Built, currency: str) -> list[str]:
+    """Two to four sentences answering the page's question (can the data be trusted, and what does it hold)."""
+    t, m, c = built.totals, built.money, built.c360
+    ok = built.balance["balanced"].all()
+    out = [f"{'Every one' if ok else 'NOT every one'} of the **{t['records_in']:,} records in the files** is accounted "
+           f"for: {t['kept']:,} kept, {t['duplicates_merged']:,} duplicates merged, {t['quarantined']:,} quarantined "
+           f"with a reason and {t['unreadable']:,} unreadable."]
+    buyers = int((c["orders"] > 0).sum())
+    out.append(f"Identity resolution gives **{len(c):,} customers**, of whom {buyers:,} are buyers "
+               f"({int((c['orders'] > 1).sum()):,} repeat buyers).")
+    text = (f"Net revenue is **{fmt_money(m['net_revenue'], currency)}** after refunds, credit notes and "
+            "cancellations")
+    if m.get("outlier_lines"):
+        text += (f"; {m['outlier_lines']:,} outlier lines ({fmt_money(m['outlier_value'], currency)}) are left out of "
+                 "it and listed below")
+    out.append(text + ".")
+    return out

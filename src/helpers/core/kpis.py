@@ -78,7 +78,8 @@ KPIS: dict[str, KPI] = {k.id: k for k in [
     KPI("buyers", "buyers", "count", "customers with at least one completed order", "in the analysis window",
         "cancelled orders and credit notes do not count", "02_cleaning", "The 360° customer table"),
     KPI("repeat_buyers", "repeat buyers", "count", "customers with two or more completed orders",
-        "in the analysis window", "", "03_segmentation", "Personas"),
+        "in the analysis window", "cancelled orders and credit notes do not count", "02_cleaning",
+        "The 360° customer table"),
     KPI("net_revenue", "net revenue", "money", "all completed orders, guests included", "in the analysis window",
         "order value − refunds and credit notes; cancelled orders and outlier lines excluded", "02_cleaning",
         "Money: returns, cancellations, credit notes, currency and outliers"),
@@ -111,8 +112,8 @@ KPIS: dict[str, KPI] = {k.id: k for k in [
     KPI("email_open_rate", "e-mail open rate", "share", "every e-mail sent", "in the analysis window",
         "opened / sent", "02_cleaning", "The 360° customer table"),
     KPI("experiments_to_ship", "experiments ready to ship", "text", "every experiment analysed",
-        "at the end of the window", "significant, powered, the split intact and the always-valid interval clear "
-        "of zero", "06_ab_test", "Decision"),
+        "at the end of the window", "significant, powered for the lift seen, the split intact and the always-valid "
+        "interval clear of zero", "06_ab_test", "The answer"),
 ]}
 
 

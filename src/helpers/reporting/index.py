@@ -7,20 +7,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from helpers.core.paths import TEMPLATES_DIR
-from helpers.reporting.pages import PII_BANNER, git_commit, kpi_cards, summary_run
-from helpers.reporting.summary import executive_kpis
+from helpers.reporting.pages import PII_BANNER, git_commit, summary_run
+from helpers.reporting.summary import INDEX_HEADLINE, headline_html, missing_steps
 
 def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, dict], param_set: str,
-                pii_mode: str = "mask") -> Path:
-    """Write ``reports/index.html``: headline KPIs from every step's metrics and a table of the reports.
+                pii_mode: str = "mask", values: dict | None = None, currency: str = "") -> Path:
+    """Write ``reports/index.html``: the headline registry KPIs (``values``, as the steps recorded them) and a
+    table of the reports.
 
     Each ``runs`` entry has ``name``, ``title``, ``status`` ('ok', 'failed', 'skipped'), ``seconds``,
     ``html`` (relative link) and ``params``.
     """
     reports_dir = Path(reports_dir)
     css = (TEMPLATES_DIR / "workbench" / "workbench.css").read_text(encoding="utf-8")
-    reports = {r["name"]: r["html"] for r in runs if r.get("html")}
-    kpis = executive_kpis(metrics, link=lambda step: reports.get(step))
+    values = values or {}
+    gaps = "".join(f"<li>{html.escape(s)}</li>" for s in missing_steps(metrics))
+    gaps = f'<ul class="wb-gaps">{gaps}</ul>' if gaps else ""
     summary = summary_run(runs)
     landing = (f'<p class="wb-landing"><a href="{html.escape(summary["html"])}">Read the executive summary '
                "&rarr;</a></p>") if summary else ""
@@ -46,7 +48,8 @@ def build_index(reports_dir: str | Path, runs: list[dict], metrics: dict[str, di
 <p>Reports generated {generated} with parameter set <code>{html.escape(param_set)}</code>,
 commit <code>{html.escape(git_commit())}</code>. Click a KPI or a report to read the analysis behind it.</p>
 {landing}
-{kpi_cards(kpis) if any(k["value"] != "–" for k in kpis) else "<p>No headline figures yet: no report has finished.</p>"}
+{headline_html(values, currency, INDEX_HEADLINE, "html/") if values else "<p>No headline figures yet: no report has finished.</p>"}
+{gaps}
 <h2>Reports</h2>
 <table class="wb-table"><tr><th>Step</th><th>Report</th><th>Status</th><th>Run time</th><th>Parameters</th></tr>
 {''.join(rows)}</table>

@@ -55,6 +55,104 @@ def kpi_cards(kpis: list[dict]) -> str:
     return '<div class="wb-kpis">' + "".join(cards) + "</div>"
 
 
+# ---------------------------------------------------------------------------
+# Registry KPIs: recorded once by the step that owns them, shown the same way everywhere
+# ---------------------------------------------------------------------------
+
+
+def record_kpis(step: str, values: dict, processed_dir: str | Path, series: dict | None = None) -> None:
+    """Record the values of the registry KPIs that ``step`` owns (``processed/kpis/<step>.json``), with optional
+    monthly ``series`` ({name: {"YYYY-MM-01": value or {"value", "n"}}}) for the trends of the summary.
+
+    A KPI owned by another step is refused: each figure has exactly one source.
+    """
+    from helpers.core.kpis import kpi
+
+    for kpi_id in values:
+        owner = kpi(kpi_id).step
+        if owner != step:
+            raise ValueError(f"KPI {kpi_id!r} belongs to step {owner}, not {step}: record it there")
+    path = Path(processed_dir) / "kpis" / f"{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"step": step, "kpis": values, "series": series or {}}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n", encoding="utf-8")
+
+
+def dataset_currency(processed_dir: str | Path) -> str:
+    """The reporting currency of the data set (from step 01's ``dataset.json``), "" before step 01 has run."""
+    path = Path(processed_dir) / "dataset.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("currency", "") if path.exists() else ""
+
+
+def clear_kpis(step: str, processed_dir: str | Path) -> None:
+    """Forget what ``step`` recorded before (it is skipped or failed this time), so no page shows an old value."""
+    (Path(processed_dir) / "kpis" / f"{step}.json").unlink(missing_ok=True)
+
+
+def _kpi_files(processed_dir: str | Path) -> list[dict]:
+    folder = Path(processed_dir) / "kpis"
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] if folder.exists() \
+        else []
+
+
+def kpi_values(processed_dir: str | Path) -> dict[str, object]:
+    """Every recorded KPI value, by KPI id, each from the step that owns it."""
+    from helpers.core.kpis import KPIS
+
+    out: dict[str, object] = {}
+    for rec in _kpi_files(processed_dir):
+        for kpi_id, value in rec.get("kpis", {}).items():
+            if kpi_id in KPIS and KPIS[kpi_id].step == rec.get("step"):
+                out[kpi_id] = value
+    return out
+
+
+def kpi_series(processed_dir: str | Path) -> dict[str, dict]:
+    """Every recorded monthly series, by name ("net_revenue", "nps", ...)."""
+    out: dict[str, dict] = {}
+    for rec in _kpi_files(processed_dir):
+        out.update(rec.get("series", {}))
+    return out
+
+
+def registry_cards(ids: list[str], values: dict, currency: str = "", link_prefix: str = "",
+                   notes: dict[str, str] | None = None, links: bool = True) -> str:
+    """KPI cards for registry KPIs: the registry's label, its period, the value formatted by its unit, a tooltip
+    with the definition, and a link to the section that explains it. Each card carries ``data-kpi`` so a test can
+    check that a figure shown on two pages is one figure."""
+    from helpers.core.kpis import kpi
+
+    notes = notes or {}
+    cards = []
+    for kpi_id in ids:
+        k = kpi(kpi_id)
+        shown = k.format(values.get(kpi_id), currency)
+        body = (f'<div class="v" data-kpi="{html.escape(k.id)}">{html.escape(shown)}</div>'
+                f'<div class="l" data-kpi-label="{html.escape(k.id)}">{html.escape(k.label)}</div>'
+                f'<div class="p">{html.escape(k.period)}</div>')
+        if links:
+            body = f'<a href="{html.escape(link_prefix + k.href)}">{body}</a>'
+        if notes.get(kpi_id):
+            body += f'<div class="n">{inline_markup(notes[kpi_id])}</div>'
+        cards.append(f'<div class="wb-kpi" title="{html.escape(k.definition)}">{body}</div>')
+    return '<div class="wb-kpis">' + "".join(cards) + "</div>"
+
+
+def show_kpi_cards(ids: list[str], processed_dir: str | Path, currency: str = "", notes: dict[str, str] | None = None
+                   ) -> None:
+    """Display registry KPI cards in a step notebook, values read from what the owning steps recorded."""
+    from IPython.display import HTML, display
+
+    display(HTML(registry_cards(ids, kpi_values(processed_dir), currency, notes=notes)))
+
+
+def show_html(markup: str) -> None:
+    """Display HTML built by a helper (which escapes every value it puts in)."""
+    from IPython.display import HTML, display
+
+    display(HTML(markup))
+
+
 def show_kpis(kpis: list[dict]) -> None:
     """Display KPI cards in a notebook."""
     from IPython.display import HTML, display
@@ -87,8 +185,13 @@ def table_html(df: pd.DataFrame, max_rows: int = 15, caption: str = "", float_fo
         return f'<p class="chart-caption">{inline_markup(caption or "Table")}: nothing to show.</p>'
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell_html(v, float_format)}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False, name=None))
+    def td(v) -> str:
+        # numbers right-aligned so their digits line up; text left
+        numeric = isinstance(v, (int, float)) and not isinstance(v, bool) or hasattr(v, "dtype") and \
+            getattr(v.dtype, "kind", "") in "iuf"
+        return f'<td class="num">{_cell_html(v, float_format)}</td>' if numeric else f"<td>{_cell_html(v, float_format)}</td>"
+
+    body = "".join("<tr>" + "".join(td(v) for v in row) + "</tr>" for row in shown.itertuples(index=False, name=None))
     out = f'<table class="wb-data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     note = ""
     if len(df) > max_rows:
@@ -150,6 +253,7 @@ def skip_step(step: str, reason: str, processed_dir: str | Path) -> None:
     from helpers.core.errors import StepSkipped
 
     write_metrics(step, {"skipped": reason}, processed_dir)
+    clear_kpis(step, processed_dir)
     callout(reason, Callout.NOTE)
     raise StepSkipped(reason)
 

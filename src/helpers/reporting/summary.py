@@ -1,290 +1,403 @@
-"""The executive summary: headline KPIs from every step's metrics file, each with one sentence read from the numbers.
+"""The executive summary (report 07) and the index headline: a director's landing page.
 
-Notebook 07 and ``reports/index.html`` show the same headline, built by :func:`executive_kpis`. A step that has
-not run shows "–" and says so instead of a number.
+Every figure comes from the metric registry (:mod:`helpers.core.kpis`), as recorded by the step that owns it, so
+the summary, the index and the step reports show one value under one name. On top of the registry values this
+module adds what a landing page needs:
+
+* **periods and changes**: the last complete quarter (three months) against the one before, from the monthly
+  series the steps record, with the number of answers behind survey figures and a plain verdict on whether a
+  change is larger than its noise (two standard errors);
+* **sparklines**: one small inline SVG per trend, drawn from the same monthly series;
+* **recommended actions**: at most three, each with an owner and an expected value in money, computed from the
+  registry values and stated assumptions (parameters of report 07);
+* **the follow-up queue** by owner: recent unanswered negative feedback, with its age against the reply SLA.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
-from helpers.core.fmt import fmt_number
+from helpers.core.fmt import fmt_money, fmt_pct
+from helpers.core.kpis import kpi
+from helpers.core.safety import inline_markup
 
-ACTIVE_STAGES = ["new", "trial", "active", "reactivated"]
-STEP_TITLES = {"02_cleaning": "cleaning", "03_segmentation": "segmentation", "04_clv": "CLV",
-               "05_sentiment": "sentiment", "06_ab_test": "A/B tests"}
+HEADLINE = ["customers", "buyers", "net_revenue", "active_customers", "at_risk_customers", "predicted_clv",
+            "revenue_at_risk", "nps", "csat", "open_followups", "email_open_rate", "experiments_to_ship"]
+INDEX_HEADLINE = ["customers", "net_revenue", "active_customers", "revenue_at_risk", "nps", "experiments_to_ship"]
 
-
-_SKIPPED: dict[str, str] = {}
-
-
-def _missing(label: str, step: str) -> dict:
-    reason = _SKIPPED.get(step)
-    sentence = (f"Not available: {reason}" if reason else
-                f"Not available: step {step[:2]} ({STEP_TITLES.get(step, step)}) has not run.")
-    return {"label": label, "value": "–", "step": step, "sentence": sentence}
-
-
-def _m(metrics: dict[str, dict], step: str) -> dict | None:
-    m = metrics.get(step, {}).get("metrics")
-    if m and m.get("skipped"):
-        _SKIPPED[step] = m["skipped"]
-        return None
-    return m
+# How each monthly series is rolled up into a quarter and how its change is judged.
+#   sum: money or counts that add up (net revenue); mean: a monthly level (buyers per month);
+#   rate: a share or score with n answers per month, combined weighted by n.
+TRENDS: dict[str, tuple[str, str, str]] = {
+    # series: (label, aggregation, unit)
+    "net_revenue": ("net revenue", "sum", "money"),
+    "buyers": ("buyers per month", "mean", "count"),
+    "nps": ("NPS", "rate", "score"),
+    "csat": ("CSAT", "rate", "share"),
+    "negative_share": ("negative feedback", "rate", "share"),
+    "email_open_rate": ("e-mail open rate", "rate", "share"),
+    "email_click_rate": ("e-mail click rate", "rate", "share"),
+}
 
 
-def customers_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "02_cleaning")
-    if not m:
-        return _missing("customers", "02_cleaning")
-    balance = ("every input row is accounted for" if m.get("balanced")
-               else "WARNING: the row counts do not balance")
-    return {"label": "customers (360° view)", "value": m["customers"], "step": "02_cleaning",
-            "sentence": f"{m['customers']:,} customers after merging {m.get('merged_customers', 0):,} duplicate "
-                        f"accounts across channels; {m['quarantined']:,} of {m['records_in']:,} input rows were "
-                        f"quarantined and {balance}."}
+# ---------------------------------------------------------------------------
+# Periods and changes
+# ---------------------------------------------------------------------------
 
 
-def revenue_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "02_cleaning")
-    if not m:
-        return _missing("net revenue", "02_cleaning")
-    months = (_m(metrics, "01_collection") or {}).get("months")
-    period = f" over the {months}-month window" if months else ""
-    per_customer = m["net_revenue"] / m["customers"] if m["customers"] else 0.0
-    return {"label": "net revenue", "value": m["net_revenue"], "unit": m.get("currency", "EUR"), "step": "02_cleaning",
-            "sentence": f"{fmt_number(m['net_revenue'], m.get('currency', 'EUR'))} net of returns and cancellations{period}, "
-                        f"{fmt_number(per_customer, m.get('currency', 'EUR'))} per customer."}
+@dataclass
+class Change:
+    """One measure over the last complete quarter against the quarter before."""
+
+    name: str
+    label: str
+    unit: str
+    last: float
+    previous: float | None
+    n_last: int | None
+    n_previous: int | None
+    se_diff: float | None  # standard error of last − previous (rates only)
+    months: list[str]
+    values: list[float]
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.previous is None else self.last - self.previous
+
+    @property
+    def significant(self) -> bool | None:
+        """Whether the change is larger than two standard errors (None when there is no standard error)."""
+        if self.diff is None or self.se_diff is None or not math.isfinite(self.se_diff) or self.se_diff == 0:
+            return None
+        return abs(self.diff) > 2 * self.se_diff
 
 
-def active_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "03_segmentation")
-    if not m or "stages" not in m:
-        return _missing("active customers", "03_segmentation")
-    stages = m["stages"]
-    total = sum(stages.values())
-    active = sum(stages.get(s, 0) for s in ACTIVE_STAGES)
-    churn_days = m.get("thresholds", {}).get("churn_days")
-    churn_rule = f" (no order for more than {churn_days} days)" if churn_days else ""
-    return {"label": "active customers", "value": active, "step": "03_segmentation",
-            "sentence": f"{active:,} of {total:,} customers ({active / max(total, 1):.0%}) are active; "
-                        f"{stages.get('at risk', 0):,} are at risk and {stages.get('churned', 0):,} have "
-                        f"churned{churn_rule}."}
+def _value(v) -> tuple:
+    """(value, n, standard error, (promoters, detractors) or None) of one month of a series."""
+    if isinstance(v, dict):
+        shares = (v["promoters"], v["detractors"]) if "promoters" in v and "detractors" in v else None
+        return float(v["value"]), (int(v["n"]) if v.get("n") is not None else None), v.get("se"), shares
+    return float(v), None, None, None
 
 
-def segment_mix_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "03_segmentation")
-    if not m or not m.get("personas"):
-        return _missing("personas", "03_segmentation")
-    personas = pd.Series(m["personas"], dtype=float)
-    top = personas.idxmax()
-    sentence = f"{len(personas)} personas; the largest is {top} ({personas[top] / personas.sum():.0%} of repeat buyers)"
-    before, now = m.get("stages_before"), m["stages"]
-    if before:
-        b = sum(before.get(s, 0) for s in ACTIVE_STAGES)
-        a = sum(now.get(s, 0) for s in ACTIVE_STAGES)
-        change = "grew" if a > b else "shrank" if a < b else "held steady"
-        sentence += (f". Since {pd.Timestamp(m['stages_before_date']):%d %b %Y} the active base {change} from "
-                     f"{b:,} to {a:,} customers ({a - b:+,})")
-    return {"label": "personas", "value": len(personas), "step": "03_segmentation", "sentence": sentence + "."}
+def _rate_se(unit: str, value: float, n: int, se: float | None) -> float:
+    if se is not None and math.isfinite(se):
+        return float(se)
+    if unit == "share":
+        return math.sqrt(max(value * (1 - value), 0.0) / n) if n else float("nan")
+    return float("nan")
 
 
-def clv_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "04_clv")
-    if not m:
-        return _missing("predicted CLV", "04_clv")
-    currency = m.get("currency", "EUR")
-    d = m.get("clv_distribution") or {}
-    sentence = f"Today's customers are expected to bring {fmt_number(m['clv_total'], currency)} over the next " \
-               f"{m['horizon_days']} days"
-    if d:
-        sentence += (f"; the top 20% hold {d['top20_share']:.0%} of it, and the median customer is worth "
-                     f"{fmt_number(d['median'], currency)}")
-    gini = m.get("gini_holdout")
-    if gini is not None:
-        quality = "well" if gini >= 0.6 else "moderately" if gini >= 0.4 else "poorly"
-        sentence += f". On held-out months the model ranked customers {quality} (Gini {gini:.2f})"
-    return {"label": f"predicted CLV, next {m['horizon_days']} days", "value": m["clv_total"], "unit": currency,
-            "step": "04_clv", "sentence": sentence + "."}
+def _roll(points: list[tuple[float, int | None, float | None]], how: str, unit: str
+          ) -> tuple[float, int | None, float | None]:
+    values = [p[0] for p in points]
+    if how == "sum":
+        return sum(values), None, None
+    if how == "mean":
+        return sum(values) / len(values), None, None
+    ns = [p[1] or 0 for p in points]
+    total = sum(ns)
+    if total == 0:
+        return float("nan"), 0, None
+    if unit == "score" and all(len(p) > 3 and p[3] is not None for p in points):
+        # NPS from the pooled shares of promoters and detractors: exact, unlike combining monthly errors
+        prom = sum(n * p[3][0] for n, p in zip(ns, points)) / total
+        detr = sum(n * p[3][1] for n, p in zip(ns, points)) / total
+        return 100 * (prom - detr), total, 100 * math.sqrt(max(prom + detr - (prom - detr) ** 2, 0.0) / total)
+    value = sum(v * n for v, n in zip(values, ns)) / total
+    # the variance of an n-weighted mean of independent monthly estimates
+    var = sum((n / total) ** 2 * _rate_se(unit, v, n, se) ** 2 for (v, n, se, _) in points if n)
+    return value, total, math.sqrt(var) if math.isfinite(var) else None
 
 
-def nps_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "05_sentiment")
-    if not m or not m.get("nps"):
-        return _missing("NPS", "05_sentiment")
-    n = m["nps"]
-    low, high = n["nps"] - 1.96 * n["se"], n["nps"] + 1.96 * n["se"]
-    return {"label": "NPS (−100 to +100)", "value": int(round(n["nps"])), "step": "05_sentiment",
-            "sentence": f"NPS is {n['nps']:.0f} (95% CI {low:.0f} to {high:.0f}, {n['n']:,} survey answers): "
-                        f"{n['promoters']:.0%} promoters against {n['detractors']:.0%} detractors."}
+def quarter_change(name: str, series: dict, months: int = 3) -> Change | None:
+    """The last ``months`` complete months of a monthly series against the ``months`` before.
 
-
-def _monthly_means(monthly: dict) -> pd.Series:
-    """Monthly mean sentiment from metrics (``{month: mean}`` or ``{month: {"mean", "n"}}``)."""
-    values = {k: (v["mean"] if isinstance(v, dict) else v) for k, v in (monthly or {}).items()}
-    return pd.Series(values, dtype=float).sort_index().dropna()
-
-
-def sentiment_trend(monthly: dict[str, float], months: int = 3) -> tuple[float, float] | None:
-    """Mean monthly sentiment over the last ``months`` months and the ``months`` before them.
-
-    >>> sentiment_trend({"2026-01-01": 0.1, "2026-02-01": 0.1, "2026-03-01": 0.4, "2026-04-01": 0.2}, months=2)
-    (0.30000000000000004, 0.1)
+    >>> s = {f"2026-{m:02d}-01": {"value": 0.5 + 0.01 * m, "n": 400} for m in range(1, 7)}
+    >>> c = quarter_change("csat", s)
+    >>> round(c.last, 3), round(c.previous, 3), c.n_last, c.significant
+    (0.55, 0.52, 1200, False)
     """
-    s = _monthly_means(monthly)
-    if len(s) < 2 * months:
+    if name not in TRENDS or not series:
         return None
-    return float(s.iloc[-months:].mean()), float(s.iloc[-2 * months:-months].mean())
+    label, how, unit = TRENDS[name]
+    keys = sorted(series)
+    points = [_value(series[k]) for k in keys]
+    last = points[-months:]
+    if len(last) < 1:
+        return None
+    prev = points[-2 * months:-months] if len(points) >= 2 * months else []
+    lv, ln, lse = _roll(last, how, unit)
+    pv, pn, pse = _roll(prev, how, unit) if prev else (None, None, None)
+    se_diff = math.sqrt(lse ** 2 + pse ** 2) if lse is not None and pse is not None else None
+    return Change(name, label, unit, lv, pv, ln, pn, se_diff, keys, [p[0] for p in points])
 
 
-def sentiment_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "05_sentiment")
-    if not m:
-        return _missing("negative feedback", "05_sentiment")
-    sentence = f"{m['negative_share']:.0%} of {m['texts']:,} reviews, surveys and tickets are negative"
-    trend = sentiment_trend(m.get("monthly_sentiment") or {})
-    if trend:
-        recent, before = trend
-        direction = "improved" if recent - before > 0.02 else "worsened" if recent - before < -0.02 else "was stable"
-        sentence += (f"; average sentiment {direction} over the last three months ({recent:+.2f} against "
-                     f"{before:+.2f} on a −1 to +1 scale)")
-    return {"label": "negative feedback", "value": f"{m['negative_share']:.0%}", "step": "05_sentiment",
-            "sentence": sentence + "."}
+def _fmt(unit: str, value: float | None, currency: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if unit == "money":
+        return fmt_money(value, currency)
+    if unit == "share":
+        return fmt_pct(value)
+    if unit == "score":
+        return f"{value:+.0f}"
+    return f"{value:,.0f}"
 
 
-def followups_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "05_sentiment")
-    if not m:
-        return _missing("open follow-ups", "05_sentiment")
-    teams = len(m.get("alerts") or [])
-    routed = f", routed to {teams} teams" if teams else ""
-    return {"label": "open follow-ups", "value": m["followups"], "step": "05_sentiment",
-            "sentence": f"{m['followups']:,} negative items wait for a reply{routed}, the most valuable "
-                        "customers first."}
+def change_text(c: Change, currency: str = "") -> str:
+    """The change in words: relative for money and counts, in points for shares and scores, and whether it is
+    more than noise when a standard error exists."""
+    if c.diff is None:
+        return "no earlier quarter"
+    if c.unit in ("money", "count"):
+        if not c.previous:
+            return "–"
+        text = f"{c.diff / abs(c.previous):+.0%}"
+    elif c.unit == "share":
+        text = f"{c.diff * 100:+.1f} pts"
+    else:
+        text = f"{c.diff:+.0f} pts"
+    if c.significant is False:
+        text += " (within noise)"
+    elif c.significant:
+        text += " (beyond noise)"
+    return text
 
 
-def experiments_kpi(metrics: dict[str, dict]) -> dict:
-    m = _m(metrics, "06_ab_test")
-    if not m:
-        return _missing("experiment decisions", "06_ab_test")
-    tests = m.get("all_experiments") or [{"test": m["experiment"], "decision": m["decision"],
-                                          "best arm": m["best_arm"], "lift": None}]
-    shipped = [t for t in tests if t["decision"] == "ship"]
-    parts = []
-    for t in tests:
-        lift = f" ({t['lift']:+.0%} on {t['metric']})" if t.get("lift") is not None and t.get("metric") else ""
-        verdict = f"ship {t['best arm']}{lift}" if t["decision"] == "ship" else t["decision"]
-        parts.append(f"{t['test']}: {verdict}")
-    return {"label": "experiments to ship", "value": f"{len(shipped)} of {len(tests)}", "step": "06_ab_test",
-            "sentence": "; ".join(parts) + "."}
+def sparkline(values: list[float], label: str, width: int = 110, height: int = 26) -> str:
+    """An inline SVG line of ``values`` with its last point marked; the ``label`` becomes its accessible name."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if len(vals) < 2:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    step = (width - 6) / (len(vals) - 1)
+    pts = [(3 + i * step, height - 3 - (v - lo) / span * (height - 6)) for i, v in enumerate(vals)]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    x, y = pts[-1]
+    return (f'<svg class="wb-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{html.escape(label)}"><polyline fill="none" stroke="#0072B2" stroke-width="1.6" '
+            f'points="{path}"/><circle cx="{x:.1f}" cy="{y:.1f}" r="2.4" fill="#D55E00"/></svg>')
 
 
-KPI_BUILDERS: list[Callable[[dict[str, dict]], dict]] = [
-    customers_kpi, active_kpi, revenue_kpi, clv_kpi, segment_mix_kpi, nps_kpi, sentiment_kpi, followups_kpi,
-    experiments_kpi]
+def trend_table(series: dict[str, dict], currency: str) -> list[Change]:
+    """Every measure with a monthly series, in a fixed order."""
+    return [c for name in TRENDS if (c := quarter_change(name, series.get(name, {}))) is not None]
 
 
-def executive_kpis(metrics: dict[str, dict], link: Callable[[str], str | None] = lambda step: f"{step}.html"
-                   ) -> list[dict]:
-    """The headline: one KPI per question the workbench answers, each with ``sentence`` and ``href``.
+def trend_table_html(changes: list[Change], currency: str) -> str:
+    """The quarter-on-quarter table with sparklines (the months are the complete months of the window)."""
+    if not changes:
+        return "<p>No monthly series recorded yet.</p>"
+    rows = []
+    for c in changes:
+        n = f"{c.n_last:,}" if c.n_last is not None else ""
+        rows.append(f"<tr><td>{html.escape(c.label)}</td><td class='num'>{html.escape(_fmt(c.unit, c.last, currency))}"
+                    f"</td><td class='num'>{html.escape(_fmt(c.unit, c.previous, currency))}</td>"
+                    f"<td class='num'>{html.escape(change_text(c, currency))}</td><td class='num'>{n}</td>"
+                    f"<td>{sparkline(c.values, f'{c.label} per month, {c.months[0][:7]} to {c.months[-1][:7]}')}"
+                    "</td></tr>")
+    first, last = changes[0].months[0][:7], changes[0].months[-1][:7]
+    return ("<table class='wb-table wb-trends'><caption>Last three complete months against the three before; n = "
+            f"answers or e-mails behind the last quarter; trend lines from {first} to {last}.</caption>"
+            "<tr><th>measure</th><th>last quarter</th><th>previous quarter</th><th>change</th><th>n</th>"
+            "<th>trend</th></tr>" + "".join(rows) + "</table>")
 
-    ``link`` maps a step name to the report behind it (None for no link).
-    """
+
+# ---------------------------------------------------------------------------
+# Recommended actions
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Action:
+    action: str
+    owner: str
+    expected_value: float | None
+    basis: str  # how the value was estimated, with its assumption
+    step: str  # the report with the evidence
+
+
+DEFAULT_OWNERS = {"win-back": "CRM / retention marketing", "follow-up": "Customer service",
+                  "experiment": "E-mail marketing", "second order": "E-commerce / CRM"}
+
+
+def recommended_actions(values: dict, metrics: dict[str, dict], currency: str, winback_rate: float = 0.10,
+                        save_rate: float = 0.20, second_order_rate: float = 0.05,
+                        owners: dict[str, str] | None = None, limit: int = 3) -> list[Action]:
+    """At most ``limit`` actions, ranked by expected value (money), each with an owner and the assumption behind
+    its value. Actions whose value cannot be put in money (an experiment to keep running or to fix) come after
+    those that can."""
+    owners = {**DEFAULT_OWNERS, **(owners or {})}
+    out: list[Action] = []
+    at_risk = values.get("revenue_at_risk")
+    if at_risk:
+        out.append(Action(f"Win back the customers at risk ({kpi('revenue_at_risk').format(at_risk, currency)} of "
+                          "predicted value)", owners["win-back"], at_risk * winback_rate,
+                          f"{winback_rate:.0%} of the predicted value at risk kept by a win-back campaign",
+                          "03_segmentation"))
+    m5 = (metrics.get("05_sentiment") or {}).get("metrics") or {}
+    if values.get("open_followups"):
+        clv = m5.get("followup_value")
+        out.append(Action(f"Answer the {values['open_followups']:,} recent negative items "
+                          f"({m5.get('followups_overdue', 0):,} overdue)", owners["follow-up"],
+                          clv * save_rate if clv else None,
+                          f"{save_rate:.0%} of these customers' predicted value kept by a reply" if clv else
+                          "protects customers who complained; no predicted value available", "05_sentiment"))
+    m6 = (metrics.get("06_ab_test") or {}).get("metrics") or {}
+    if m6 and not m6.get("skipped"):
+        verdict, impact = m6.get("decision"), m6.get("impact") or {}
+        if verdict == "ship":
+            out.append(Action(f"Roll out {m6.get('best_arm')} from {m6.get('experiment')}", owners["experiment"],
+                              impact.get("money"), "the test's lift at its own audience size, control's value per "
+                              "conversion", "06_ab_test"))
+        elif verdict in ("keep running", "do not trust"):
+            what = "Fix the split of" if verdict == "do not trust" else "Keep running"
+            out.append(Action(f"{what} {m6.get('experiment')} before deciding ({m6.get('blocked_by')})",
+                              owners["experiment"], None, "avoids rolling out an effect that may not exist",
+                              "06_ab_test"))
+    m2 = (metrics.get("02_cleaning") or {}).get("metrics") or {}
+    buyers, repeat = values.get("buyers"), values.get("repeat_buyers")
+    if buyers and repeat is not None and m2.get("orders"):
+        one_time = buyers - repeat
+        aov = values.get("net_revenue", 0.0) / max(m2["orders"] - m2.get("cancelled_orders", 0), 1)
+        if one_time > 0 and aov > 0:
+            out.append(Action(f"Bring the {one_time:,} one-time buyers back for a second order",
+                              owners["second order"], one_time * second_order_rate * aov,
+                              f"{second_order_rate:.0%} of them ordering once more at the average order value "
+                              f"({fmt_money(aov, currency)})", "03_segmentation"))
+    out.sort(key=lambda a: (a.expected_value is None, -(a.expected_value or 0)))
+    return out[:limit]
+
+
+def actions_html(actions: list[Action], currency: str, link_prefix: str = "") -> str:
+    if not actions:
+        return "<p>No action can be recommended yet: the steps that would support one have not run.</p>"
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(a.action)} <a href='{html.escape(link_prefix + a.step)}.html'>evidence"
+        f"&nbsp;&rarr;</a></td><td>{html.escape(a.owner)}</td><td class='num'>"
+        f"{html.escape(fmt_money(a.expected_value, currency)) if a.expected_value is not None else '–'}</td>"
+        f"<td>{html.escape(a.basis)}</td></tr>" for i, a in enumerate(actions, 1))
+    return ("<table class='wb-table wb-actions'><tr><th>#</th><th>action</th><th>owner</th><th>expected value</th>"
+            f"<th>assumption</th></tr>{rows}</table>")
+
+
+# ---------------------------------------------------------------------------
+# Follow-up queue by owner
+# ---------------------------------------------------------------------------
+
+
+def queue_by_owner(queue_file: str | Path) -> pd.DataFrame | None:
+    """Open follow-ups per owning team: items, overdue, oldest age (days)."""
+    path = Path(queue_file)
+    if not path.exists():
+        return None
+    q = pd.read_csv(path, encoding="utf-8-sig")
+    if not len(q) or "team" not in q:
+        return pd.DataFrame(columns=["owner", "open items", "overdue", "oldest (days)"])
+    overdue = q["overdue"].astype(str).str.lower().eq("true") if "overdue" in q else False
+    g = q.assign(overdue=overdue).groupby("team")
+    out = pd.DataFrame({"open items": g.size(), "overdue": g["overdue"].sum().astype(int),
+                        "oldest (days)": g["age_days"].max() if "age_days" in q else pd.NA})
+    return out.sort_values("open items", ascending=False).rename_axis("owner").reset_index()
+
+
+# ---------------------------------------------------------------------------
+# The answer
+# ---------------------------------------------------------------------------
+
+
+def conclusion(values: dict, changes: list[Change], actions: list[Action], metrics: dict[str, dict],
+               currency: str) -> list[str]:
+    """Two to four sentences a director reads first: money, customers, what they say, what to do."""
+    by = {c.name: c for c in changes}
     out = []
-    for build in KPI_BUILDERS:
-        kpi = build(metrics)
-        kpi["href"] = link(kpi["step"]) if kpi["value"] != "–" else None
-        out.append(kpi)
+    if values.get("net_revenue") is not None:
+        text = f"Net revenue was **{kpi('net_revenue').format(values['net_revenue'], currency)}** over the window"
+        if "net_revenue" in by and by["net_revenue"].diff is not None:
+            text += f"; the last quarter changed {change_text(by['net_revenue'], currency)} on the one before"
+        out.append(text + ".")
+    if values.get("active_customers") is not None:
+        text = (f"{kpi('active_customers').format(values['active_customers'])} active customers of "
+                f"{kpi('customers').format(values.get('customers'))} customers; "
+                f"{kpi('at_risk_customers').format(values.get('at_risk_customers'))} customers at risk")
+        if values.get("revenue_at_risk"):
+            text += (f", holding **{kpi('revenue_at_risk').format(values['revenue_at_risk'], currency)}** of predicted "
+                     "value")
+        out.append(text + ".")
+    if values.get("nps") is not None:
+        text = f"NPS is {kpi('nps').format(values['nps'])}"
+        if "nps" in by and by["nps"].diff is not None:
+            text += f" ({change_text(by['nps'])} on the previous quarter, n = {by['nps'].n_last:,})"
+        out.append(text + ".")
+    if actions:
+        a = actions[0]
+        worth = f", worth about {fmt_money(a.expected_value, currency)}" if a.expected_value is not None else ""
+        out.append(f"First action: **{a.action}** ({a.owner}{worth}).")
+    return out[:4]
+
+
+def missing_steps(metrics: dict[str, dict]) -> list[str]:
+    """Sentences for the steps that were skipped or have not run."""
+    from helpers.core.kpis import KPIS
+
+    out = []
+    for step in sorted({k.step for k in KPIS.values()}):
+        m = (metrics.get(step) or {}).get("metrics")
+        if m is None:
+            out.append(f"Step {step[:2]} has not run: its figures show as –.")
+        elif m.get("skipped"):
+            out.append(f"Step {step[:2]} was skipped: {m['skipped']}")
     return out
 
 
-def stage_mix(metrics: dict[str, dict]) -> pd.DataFrame | None:
-    """Customers per lifecycle stage at the earlier date and at the analysis date (rows: stages)."""
-    m = _m(metrics, "03_segmentation")
-    if not m or not m.get("stages_before"):
-        return None
-    out = pd.DataFrame({pd.Timestamp(m["stages_before_date"]).strftime("%d %b %Y"): m["stages_before"],
-                        pd.Timestamp(m["analysis_date"]).strftime("%d %b %Y"): m["stages"]}).fillna(0).astype(int)
-    from helpers.analysis.segmentation import STAGES
+def headline_html(values: dict, currency: str, ids: list[str] = INDEX_HEADLINE, link_prefix: str = "") -> str:
+    """The registry cards of the index page."""
+    from helpers.reporting.pages import registry_cards
 
-    return out.reindex([s for s in STAGES if s in out.index and s != "not yet registered"])  # lifecycle order
+    return registry_cards(ids, values, currency, link_prefix=link_prefix)
 
 
-def plot_stage_mix(mix: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    from helpers.core.plotting import PALETTE, label, thousands
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    mix.plot.bar(ax=ax, color=[PALETTE[7], PALETTE[0]], rot=0, width=0.75)
-    label(ax, "Lifecycle mix then and now", "Lifecycle stage", "Customers")
-    thousands(ax)
-    ax.legend(title="date")
-    return fig
-
-
-def stage_mix_caption(mix: pd.DataFrame) -> str:
-    then, now = mix.columns
-    change = (mix[now] - mix[then]).sort_values()
-    return (f"Between {then} and {now} the biggest gain was in '{change.index[-1]}' ({change.iloc[-1]:+,}) and the "
-            f"biggest loss in '{change.index[0]}' ({change.iloc[0]:+,}).")
-
-
-def plot_sentiment_trend(monthly: dict[str, float]):
-    import matplotlib.pyplot as plt
-
-    from helpers.core.plotting import PALETTE, label
-
-    s = _monthly_means(monthly)
-    s.index = pd.to_datetime(s.index)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    ax.plot(s.index, s.to_numpy(), marker="o", color=PALETTE[0])
-    ax.axhline(0, color="grey", lw=0.8)
-    label(ax, "Average feedback sentiment per month", "Month", "Mean sentiment (−1 to +1)")
-    return fig
-
-
-def sentiment_trend_caption(monthly: dict[str, float]) -> str:
-    s = _monthly_means(monthly)
-    best, worst = s.idxmax(), s.idxmin()
-    return (f"Sentiment stayed between {s.min():+.2f} ({pd.Timestamp(worst):%b %Y}) and {s.max():+.2f} "
-            f"({pd.Timestamp(best):%b %Y}); below zero, negative feedback outweighs positive.")
-
-
-def value_by_persona(clv: pd.DataFrame) -> pd.DataFrame | None:
-    """Predicted CLV total and share per persona from ``clv.parquet`` (None without personas)."""
-    if "persona" not in clv or clv["persona"].isna().all():
-        return None
-    out = clv.groupby("persona")["clv"].agg(customers="size", total="sum").sort_values("total", ascending=False)
-    out["share"] = out["total"] / out["total"].sum()
-    return out
-
-
-def plot_value_by_persona(table: pd.DataFrame, currency: str):
-    import matplotlib.pyplot as plt
-
-    from helpers.core.plotting import PALETTE, label, thousands
-
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    ax.barh(table.index[::-1], table["total"].to_numpy()[::-1], color=PALETTE[0])
-    label(ax, "Predicted customer value by persona", f"Predicted CLV ({currency})", "")
-    thousands(ax, "x")
-    return fig
-
-
-def value_by_persona_caption(table: pd.DataFrame) -> str:
-    top = table.index[0]
-    per_head = table.at[top, "total"] / table.at[top, "customers"]
-    return (f"{top} hold {table.at[top, 'share']:.0%} of the predicted value with {table.at[top, 'customers']:,} "
-            f"customers, about {per_head:,.0f} each.")
+def sentences_html(sentences: list[str]) -> str:
+    return '<div class="wb-conclusion"><ul>' + "".join(f"<li>{inline_markup(s)}</li>" for s in sentences) + \
+        "</ul></div>"
 
 
 def decisions_table(metrics: dict[str, dict]) -> pd.DataFrame | None:
-    """One row per experiment: test, metric, best arm, lift, Holm p, decision."""
-    m = _m(metrics, "06_ab_test")
-    if not m or not m.get("all_experiments"):
+    """One row per experiment: test, metric, best arm, lift, decision and the check that blocks a rollout."""
+    m = (metrics.get("06_ab_test") or {}).get("metrics") or {}
+    if m.get("skipped"):
         return None
-    t = pd.DataFrame(m["all_experiments"])[["test", "metric", "units", "best arm", "lift", "Holm p", "decision"]]
-    return t.assign(lift=t["lift"].map(lambda v: f"{v:+.0%}"))
+    rows = m.get("all_experiments") or ([{"test": m["experiment"], "metric": "", "units": m["units"],
+                                          "best arm": m["best_arm"], "lift": None, "decision": m["decision"],
+                                          "why": m.get("blocked_by", "")}] if m.get("experiment") else [])
+    if not rows:
+        return None
+    t = pd.DataFrame(rows)
+    t["lift"] = [f"{v:+.1%}" if v is not None and pd.notna(v) else "–" for v in t.get("lift", [None] * len(t))]
+    if "why" not in t:
+        t["why"] = ""
+    return t[["test", "metric", "units", "best arm", "lift", "decision", "why"]].rename(
+        columns={"test": "experiment", "why": "blocked by"})
+
+
+def trends_sentence(changes: list[Change], currency: str) -> str:
+    """One sentence on the trend table: what moved beyond its noise, and what did not."""
+    if not changes:
+        return "No step recorded monthly figures, so no trend can be shown."
+    moved = [f"{c.label} {change_text(c, currency).split(' (')[0]}" for c in changes
+             if c.significant or (c.unit in ("money", "count") and c.diff is not None and c.previous
+                                  and abs(c.diff / c.previous) >= 0.05)]
+    level = [c.label for c in changes if c.significant is False]
+    text = ("Compared with the quarter before, " + ", ".join(moved) + "." if moved else
+            "No measure moved by more than its noise (or 5% for money and counts) against the quarter before.")
+    if level:
+        joined = ", ".join(level)
+        text += " " + joined[:1].upper() + joined[1:] + " stayed within noise."
+    return text
