@@ -38,8 +38,8 @@ pdf: $(STAMP) ## Re-render the executive summary and print it to reports/summary
 data: $(STAMP) ## Generate only the sample data into data/raw (and truth into data/truth)
 	$(BIN)/python -m helpers.sample.synthetic
 
-lab: $(STAMP) ## Start JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks/
+lab: $(STAMP) ## Start JupyterLab on the notebooks (also as root, e.g. in a container)
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: $(STAMP) ## Run the benchmarks in benchmarks/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -169,3 +169,28 @@ def test_executive_summary_prints_to_pdf(reports_dir, tmp_path):
     assert 1 <= pages <= 2, f"the executive summary prints on {pages} A4 pages; it must fit on two"
     boxes = {tuple(round(float(v)) for v in m) for m in re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)", pdf)}
     assert boxes == {(595, 842)}, f"not A4: {boxes}"
+
+
+def test_explorers_fall_back_to_their_default_view_without_the_widget_renderer(browser, reports_dir, tmp_path):
+    """A page sent alone (no reports/assets) still shows each explorer's prepared default panel and says why;
+    with the renderer, only the live widget shows."""
+    import shutil
+
+    page, _ = _open(browser, _path(reports_dir, "04_clv").as_uri())
+    try:
+        page.wait_for_selector(".wb-explorer", timeout=20000)
+        assert not any(f.is_visible() for f in page.locator(".wb-widget-fallback").all())
+    finally:
+        page.close()
+    alone = tmp_path / "alone"
+    (alone / "html").mkdir(parents=True)
+    shutil.copy(_path(reports_dir, "04_clv"), alone / "html" / "04_clv.html")
+    page = browser.new_page()
+    try:
+        page.goto((alone / "html" / "04_clv.html").as_uri())
+        page.wait_for_timeout(1500)
+        fallbacks = page.locator(".wb-widget-fallback").all()
+        assert fallbacks and all(f.is_visible() for f in fallbacks)
+        assert "default view" in fallbacks[0].inner_text() and page.locator(".wb-explorer").count() == 0
+    finally:
+        page.close()

@@ -870,6 +870,7 @@ def plot_arms(units: pd.DataFrame, variant: str, metric: str, alpha: float = 0.0
     ax.bar(g.index, g["mean"], yerr=err, capsize=8, color=PALETTE[0])
     for x, (m, e) in enumerate(zip(g["mean"], err)):
         ax.text(x, m + e, f"{m:.1%}", ha="center", va="bottom", fontsize=11)
+    ax.set_ylim(0, float((g["mean"] + err).max()) * 1.18)  # headroom, so the top label clears the title
     percent(ax, decimals=0)
     label(ax, f"{metric.replace('_', ' ').capitalize()} rate by arm ({1 - alpha:.0%} CI)", "Arm",
           f"{metric.replace('_', ' ').capitalize()} rate (%)")

@@ -256,7 +256,7 @@ def rfm_caption(summary: pd.DataFrame) -> str:
     s = summary[summary["segment"] != NO_PURCHASE].set_index("segment")
     top = s["revenue_share"].idxmax()
     risk = s.reindex(["At risk", "Can't lose"])["revenue_share"].fillna(0).sum()
-    return (f"{top} are {s.at[top, 'customer_share']:.0%} of customers but bring {s.at[top, 'revenue_share']:.0%} "
+    return (f"{top} are {s.at[top, 'customer_share']:.0%} of buyers but bring {s.at[top, 'revenue_share']:.0%} "
             f"of net revenue; the 'At risk' and 'Can't lose' segments hold {risk:.0%} of revenue that a win-back "
             "campaign could protect.")
 
@@ -413,7 +413,7 @@ def transition_caption(counts: pd.DataFrame) -> str:
     churn, active_total = moved("active", ["at risk", "churned"])
     rescued, risk_total = moved("at risk", ["active", "reactivated"])
     converted, new_total = moved("new", ["active"])
-    return (f"Of {active_total:,} customers who were active at the start, {churn:,} ({churn / max(active_total, 1):.0%}) "
+    return (f"Of {active_total:,} customers in the 'active' stage at the start, {churn:,} ({churn / max(active_total, 1):.0%}) "
             f"slid to at risk or churned; of {risk_total:,} at risk, {rescued:,} came back; and "
             f"{converted / max(new_total, 1):.0%} of new customers became active repeat buyers.")
 
@@ -774,7 +774,7 @@ def persona_card(name: str, prof: pd.Series, overall: pd.Series, action: str, cu
     if any(dr):
         lines.append("- **Discounts and returns:** " + "; ".join(x for x in dr if x) + ".")
     sat = [f"{prof['avg_rating']:.1f}★ average review" if known("avg_rating") else "",
-           f"NPS {prof['nps']:+.0f}" if known("nps") else "",
+           f"NPS {prof['nps']:+.0f} (latest answer of each customer)" if known("nps") else "",
            f"opens {prof['open_rate']:.0%} of e-mails" if known("open_rate") else ""]
     if any(sat):
         lines.append("- **Satisfaction and engagement:** " + "; ".join(s for s in sat if s) + ".")
@@ -991,10 +991,15 @@ def plot_stages(counts: pd.DataFrame):
 
 
 def stages_caption(counts: pd.DataFrame, t: LifecycleThresholds) -> str:
-    c = counts.set_index("stage")["share"]
-    return (f"{c.get('active', 0) + c.get('new', 0) + c.get('reactivated', 0):.0%} of customers are new, active or "
-            f"reactivated; {c.get('at risk', 0):.0%} have not ordered for over {t.at_risk_days} days (at risk) and "
-            f"{c.get('churned', 0):.0%} for over {t.churn_days} days (churned).")
+    """One sentence on the stage chart, in the registry's words (active customers = new, trial, active or
+    reactivated)."""
+    c = counts.set_index("stage")["customers"]
+    total = max(int(c.sum()), 1)
+    active = int(c.reindex(ACTIVE_STAGES).fillna(0).sum())
+    risk, churned = int(c.get("at risk", 0)), int(c.get("churned", 0))
+    return (f"{active:,} active customers ({active / total:.0%} of {total:,} customers: new, trial, active or "
+            f"reactivated); {risk:,} customers at risk (no order for over {t.at_risk_days} days) and {churned:,} "
+            f"churned customers (over {t.churn_days} days).")
 
 
 def feature_table() -> pd.DataFrame:
@@ -1204,8 +1209,11 @@ def segment_customers(c360: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timest
     else:
         out.z = trait_z_scores(fit.features, fit.labels)
         out.personas = persona_names(out.z)
-        out.profiles = cluster_profiles(c360, fit.features, fit.labels)
-        out.overall = overall_profile(c360, fit.features)
+        # profiles describe everyone who carries the persona (clustered or assigned to the nearest), so a
+        # persona's size and NPS here are those of its audience file and of report 05
+        assigned = pd.concat([pd.Series(fit.labels, index=fit.features.index), fit.nearest])
+        out.profiles = cluster_profiles(c360, fit.features.reindex(assigned.index), assigned.to_numpy())
+        out.overall = overall_profile(c360, fit.features.reindex(assigned.index))
         out.quality = quality_card(fit.X, fit.labels, fit.stability, out.profiles).join(
             value_separation(c360, fit.features, fit.labels))
         clusters = pd.concat([pd.Series(fit.labels, index=fit.features.index), fit.nearest])

@@ -243,6 +243,14 @@ def nps_by(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def nps_by_persona(c360: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """NPS per persona from the latest answer of each customer: the definition report 03's persona cards use, so
+    both reports show the same figure."""
+    latest = c360.set_index("customer_key")["latest_nps"] if "latest_nps" in c360 else pd.Series(dtype=float)
+    frame = segments.dropna(subset=["persona"]).assign(nps=lambda d: d["customer_key"].map(latest))
+    return nps_by(frame, "persona")
+
+
 def csat(stars: pd.Series) -> float:
     """Customer satisfaction: share of 4- and 5-star ratings."""
     s = pd.Series(stars).dropna().astype(float)
@@ -373,10 +381,15 @@ def plot_trend(scored: pd.DataFrame):
 def trend_caption(scored: pd.DataFrame) -> str:
     s = scored.dropna(subset=["compound"]).set_index("created_at").sort_index()["compound"]
     half = len(s) // 2
-    first, last = s.iloc[:half].mean(), s.iloc[half:].mean()
-    direction = "improved" if last > first + 0.02 else "worsened" if last < first - 0.02 else "stayed level"
+    a, b = s.iloc[:half], s.iloc[half:]
+    first, last = a.mean(), b.mean()
+    # a change counts only beyond two standard errors, the rule the executive summary uses for every trend
+    se = float(np.sqrt(a.var(ddof=1) / max(len(a), 1) + b.var(ddof=1) / max(len(b), 1))) if len(a) > 1 and len(b) > 1 \
+        else float("inf")
+    direction = ("improved" if last - first > 2 * se else "worsened" if first - last > 2 * se
+                 else "stayed level within noise")
     return (f"Average sentiment {direction} between the first and second half of the period "
-            f"({first:+.2f} → {last:+.2f}); months with fewer than five texts are not shown.")
+            f"({first:+.2f} → {last:+.2f}, ±{2 * se:.2f}); months with fewer than five texts are not shown.")
 
 
 def plot_bars(table: pd.DataFrame, by: str, value: str, title: str, xlabel: str, err: str | None = None):

@@ -92,5 +92,30 @@ def what_if(controls: list[tuple[str, Sequence[str]]], render: Callable[[tuple[s
     box = widgets.VBox([*inputs, root])
     box.add_class("wb-explorer")
     box.links = links  # the browser-side links, kept for inspection (tests)
+    opening = tuple(list(options)[i] for (_, options), i in zip(controls, first))
+    box.default_panel = render(opening)  # what the page shows when no widget renderer is available
+    box.default_choice = dict(zip([d for d, _ in controls], opening))
+    box._ipython_display_ = lambda: _display_with_fallback(box)
     return box
+
+
+FALLBACK_CLASS = "wb-widget-fallback"
+
+
+def fallback_html(box) -> str:
+    """The static stand-in of an explorer: its prepared default panel and one sentence saying which choice it
+    shows. The report's stylesheet hides it as soon as the live widget has been drawn in the same cell, so a
+    reader sees exactly one of the two."""
+    choice = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in box.default_choice.items())
+    return (f'<div class="{FALLBACK_CLASS}"><p class="chart-caption">The interactive explorer needs the widget '
+            f"renderer (reports/assets), which is missing here; this is its default view ({choice}).</p>"
+            f"{box.default_panel}</div>")
+
+
+def _display_with_fallback(box) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(fallback_html(box)))
+    # the widget's own mime bundle, so display does not come back through _ipython_display_
+    display(box._repr_mimebundle_(), raw=True)
 
