@@ -81,9 +81,16 @@ def score(texts: pd.Series, scorer: SentenceScorer | None = None) -> pd.DataFram
     return out
 
 
-def gold_set() -> pd.DataFrame:
-    """The hand-labelled sentences shipped with the package (negation, intensifiers, "but" clauses, emoji)."""
-    with resources.files("helpers").joinpath("resources/sentiment_gold.csv").open(encoding="utf-8") as fh:
+def gold_set(language: str = "en") -> pd.DataFrame:
+    """The hand-labelled sentences shipped with the package.
+
+    ``en``: English sentences on the hard cases of a lexicon (negation, intensifiers, "but" clauses, emoji).
+    ``de``: 110 German sentences written for the project, labelled by one rule: *positive* when the writer states
+    satisfaction or praise, *negative* when the writer states a defect, a delay, dissatisfaction or a demand for
+    redress, *neutral* when the sentence states facts or a balanced, mixed judgement.
+    """
+    name = "sentiment_gold.csv" if language == "en" else f"sentiment_gold_{language}.csv"
+    with resources.files("helpers").joinpath(f"resources/{name}").open(encoding="utf-8") as fh:
         return pd.read_csv(fh)
 
 
@@ -100,6 +107,227 @@ def evaluate(true: pd.Series, predicted: pd.Series, compound: pd.Series | None =
         m = compound.notna() & rating.notna()
         out["spearman"] = float(spearmanr(compound[m], rating[m].astype(float)).statistic)
     return out
+
+
+# ---------------------------------------------------------------------------
+# A method per language
+# ---------------------------------------------------------------------------
+
+CLASSES = ["negative", "neutral", "positive"]
+MIN_RATED = 50  # rated texts a language needs before a classifier is trained on them
+MIN_PER_CLASS = 5  # and texts per class (at least two classes), so 5-fold cross-validation works
+
+
+def rating_labels(fb: pd.DataFrame) -> pd.Series:
+    """The sentiment each text's own rating implies: stars 1–2 negative, 3 neutral, 4–5 positive (other star
+    scales are rescaled to 1–5 first); without stars, NPS 0–6 negative, 7–8 neutral, 9–10 positive."""
+    out = pd.Series(pd.NA, index=fb.index, dtype="object")
+    stars = pd.to_numeric(fb.get("stars"), errors="coerce") if "stars" in fb else pd.Series(np.nan, index=fb.index)
+    if stars.notna().any():
+        top = float(stars.max())
+        scaled = stars if top <= 5 else 1 + (stars - stars.min()) * 4 / max(top - float(stars.min()), 1e-9)
+        out = out.mask(scaled.notna(), pd.cut(scaled, [-np.inf, 2.5, 3.5, np.inf], labels=CLASSES).astype(object))
+    nps = pd.to_numeric(fb.get("nps"), errors="coerce") if "nps" in fb else pd.Series(np.nan, index=fb.index)
+    by_nps = pd.cut(nps, [-np.inf, 6.5, 8.5, np.inf], labels=CLASSES).astype(object)
+    out = out.where(out.notna(), by_nps.where(nps.notna()))
+    return out
+
+
+def normalise_labels(labels: pd.Series, source: str = "labelled file") -> pd.Series:
+    """An analyst's labels as negative / neutral / positive: neg*/pos*/neu* in any case and language prefix
+    (negativ, négatif, positivo…), -1/0/1, or 1–5 stars; anything else is a clear error."""
+    from helpers.core.errors import SourceError
+
+    text = labels.astype("string").str.strip().str.lower()
+    num = pd.to_numeric(text, errors="coerce")
+    out = pd.Series(pd.NA, index=labels.index, dtype="object")
+    out[text.str.startswith(("neg", "nég", "schlecht", "slecht"))] = "negative"
+    out[text.str.startswith(("pos", "gut", "goed"))] = "positive"
+    out[text.str.startswith(("neu", "neut", "mixed", "mittel"))] = "neutral"
+    if num.notna().all() and set(num.unique()) <= {-1, 0, 1}:
+        out = num.map({-1: "negative", 0: "neutral", 1: "positive"})
+    elif num.notna().all() and num.between(1, 5).all():
+        out = pd.cut(num, [0, 2.5, 3.5, 5], labels=CLASSES).astype(object)
+    if out.isna().any():
+        bad = sorted(text[out.isna()].dropna().unique().tolist())[:5]
+        raise SourceError(source, "label", expected="negative / neutral / positive (or -1/0/1, or 1–5 stars)",
+                          got=", ".join(repr(b) for b in bad))
+    return out
+
+
+def _pipeline(seed: int = 0):
+    """TF-IDF on words and word pairs plus character 3–5-grams (robust to inflection and typos in any
+    language) and a class-balanced logistic regression fitted by stochastic gradient descent (as accurate as the
+    exact solver on these features, and ten times faster)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import make_pipeline, make_union
+
+    features = make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                          TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=3, sublinear_tf=True,
+                                          max_features=60_000))
+    return make_pipeline(features, SGDClassifier(loss="log_loss", alpha=2e-5, class_weight="balanced", max_iter=200,
+                                                 tol=1e-4, random_state=seed))
+
+
+def _compound(proba: np.ndarray, classes: list[str]) -> np.ndarray:
+    """P(positive) − P(negative): a score from −1 to 1 like VADER's compound."""
+    col = {c: i for i, c in enumerate(classes)}
+    pos = proba[:, col["positive"]] if "positive" in col else 0.0
+    neg = proba[:, col["negative"]] if "negative" in col else 0.0
+    return np.asarray(pos - neg, dtype=float)
+
+
+@dataclass
+class LanguageMethod:
+    """How one language's texts were scored, and how well that method did on the data's own ratings."""
+
+    language: str
+    texts: int
+    rated: int
+    method: str  # "VADER (English lexicon)", "classifier trained on this data's ratings", "your labelled file", "none"
+    macro_f1: float | None = None  # cross-validated (classifier) or against the ratings (VADER)
+    baseline_f1: float | None = None  # always predicting the most common rating class
+    note: str = ""
+    confusion: pd.DataFrame | None = None
+
+
+def _majority_f1(y: pd.Series) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, [y.value_counts().idxmax()] * len(y), average="macro"))
+
+
+def _classify(texts: pd.Series, train_x: pd.Series, train_y: pd.Series, oof_mask: pd.Series | None, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, float, pd.DataFrame]:
+    """Labels and compound scores for ``texts``: out of fold for the training texts among them (``oof_mask``),
+    from the model fitted on all training texts for the others; with the cross-validated macro-F1 and confusion
+    matrix."""
+    from sklearn.metrics import confusion_matrix, f1_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    folds = int(min(5, train_y.value_counts().min()))
+    cv = StratifiedKFold(max(folds, 2), shuffle=True, random_state=seed)
+    oof = cross_val_predict(_pipeline(seed), train_x, train_y, cv=cv, method="predict_proba")
+    classes = sorted(train_y.unique())
+    oof_label = np.asarray(classes, dtype=object)[oof.argmax(axis=1)]
+    f1 = float(f1_score(train_y, oof_label, average="macro"))
+    conf = pd.DataFrame(confusion_matrix(train_y, oof_label, labels=classes), index=classes, columns=classes)
+    model = _pipeline(seed).fit(train_x, train_y)
+    proba = model.predict_proba(texts)
+    if oof_mask is not None and oof_mask.any():
+        pos = pd.Series(np.arange(len(train_x)), index=train_x.index)
+        rows = np.flatnonzero(oof_mask.to_numpy())
+        proba[rows] = oof[pos.loc[texts.index[rows]].to_numpy()]
+    labels = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
+    return labels, _compound(proba, list(model.classes_)), f1, conf
+
+
+def score_by_language(fb: pd.DataFrame, labelled: pd.DataFrame | None = None, seed: int = 0,
+                      scorer: "SentenceScorer | None" = None) -> tuple[pd.DataFrame, list[LanguageMethod]]:
+    """Score each text with the method its language supports (see the README, *Sentiment*):
+
+    1. a ``labelled`` file (``text``, ``label``, its language detected) trains the classifier of its language;
+    2. a language with at least :data:`MIN_RATED` rated texts gets a classifier trained on the data's own ratings
+       (:func:`rating_labels`), cross-validated; rated texts get their out-of-fold score. For English it replaces
+       VADER only when it agrees better with the ratings than VADER does;
+    3. English otherwise gets VADER (sentence-averaged, see :class:`SentenceScorer`);
+    4. any other language gets no score: its texts are left out of every sentiment figure, and the report says so.
+
+    Returns the scores (``compound``, ``sentiment``, ``sentences``, ``method``) and one :class:`LanguageMethod`
+    per language.
+    """
+    from sklearn.metrics import f1_score
+
+    from helpers.analysis.language import UNDETERMINED, detect, name
+
+    scorer = scorer or SentenceScorer()
+    text = fb["text"]
+    has_text = text.notna() & (text.astype("string").str.strip() != "")
+    out = pd.DataFrame({"compound": np.nan, "sentiment": pd.Series(pd.NA, index=fb.index, dtype="object"),
+                        "sentences": [len(split_sentences(t)) if isinstance(t, str) else 0 for t in text],
+                        "method": pd.Series(pd.NA, index=fb.index, dtype="object")}, index=fb.index)
+    lang = fb["language"] if "language" in fb else pd.Series(UNDETERMINED, index=fb.index)
+    ratings = rating_labels(fb)
+    own_lang = None
+    if labelled is not None and len(labelled):
+        own_lang = detect(labelled["text"])["language"].mode().iat[0]
+    methods: list[LanguageMethod] = []
+    for code in sorted(lang[has_text].dropna().unique(), key=lambda c: -int((lang[has_text] == c).sum())):
+        idx = has_text & (lang == code)
+        sub = text[idx].astype(str)
+        rated = ratings[idx].dropna()
+        counts = rated.value_counts()
+        enough = len(rated) >= MIN_RATED and (counts >= MIN_PER_CLASS).sum() >= 2
+        baseline = _majority_f1(rated) if len(rated) else None
+        m = LanguageMethod(code, int(idx.sum()), len(rated), "none", baseline_f1=baseline)
+        if code == own_lang:
+            y = normalise_labels(labelled["label"])
+            labels, comp, f1, conf = _classify(sub, labelled["text"].astype(str), y, None, seed)
+            m.method, m.macro_f1, m.confusion = "your labelled file", f1, conf
+        elif enough and code != UNDETERMINED:
+            keep = rated[rated.isin(counts[counts >= MIN_PER_CLASS].index)]
+            labels, comp, f1, conf = _classify(sub, sub.loc[keep.index], keep.astype(str),
+                                               sub.index.to_series().isin(keep.index), seed)
+            m.method, m.macro_f1, m.confusion = "classifier trained on this data's ratings", f1, conf
+            if code == "en":
+                vader = np.array([scorer.document(t)[0] for t in sub.loc[keep.index]])
+                vader_f1 = float(f1_score(keep.astype(str), label(vader), average="macro"))
+                if vader_f1 >= f1:
+                    comp = np.array([scorer.document(t)[0] for t in sub])
+                    labels = label(comp)
+                    m.method, m.macro_f1, m.confusion = "VADER (English lexicon)", vader_f1, None
+                    m.note = f"VADER agrees better with the ratings than a classifier trained on them ({f1:.2f})"
+                else:
+                    m.note = f"the classifier agrees better with the ratings than VADER ({vader_f1:.2f})"
+        elif code == "en":
+            comp = np.array([scorer.document(t)[0] for t in sub])
+            labels = label(comp)
+            m.method = "VADER (English lexicon)"
+            if len(rated):
+                vader = pd.Series(comp, index=sub.index).loc[rated.index]
+                m.macro_f1 = float(f1_score(rated.astype(str), label(vader.to_numpy()), average="macro"))
+            m.note = "too few rated English texts to train on; VADER's figure is its agreement with the ratings" \
+                if len(rated) else "no ratings to check VADER against; see the hand-labelled check below"
+        else:
+            m.note = (f"no method for {name(code)}: fewer than {MIN_RATED} rated texts to learn from and no labelled "
+                      "file, and an English lexicon would score it wrongly; these texts are left out of every "
+                      "sentiment figure")
+            methods.append(m)
+            out.loc[idx, "method"] = "none"
+            continue
+        out.loc[idx, "compound"] = comp
+        out.loc[idx, "sentiment"] = labels
+        out.loc[idx, "method"] = m.method
+        methods.append(m)
+    return out, methods
+
+
+def method_notes(fa: "FeedbackAnalysis") -> list[str]:
+    """Plain sentences on texts left out of sentiment: languages with no method, and undetermined languages."""
+    from helpers.analysis.language import UNDETERMINED, name
+
+    notes = []
+    for m in fa.methods:
+        if m.method == "none":
+            what = "texts whose language could not be determined" if m.language == UNDETERMINED else \
+                f"{name(m.language)} texts"
+            notes.append(f"{m.texts:,} {what} are not scored and are left out of every sentiment figure: "
+                         + ("too short or mixed to tell their language." if m.language == UNDETERMINED else
+                            f"fewer than {MIN_RATED} of them carry a rating to learn from, and no labelled file was "
+                            f"given (parameter labelled_file). Label a few hundred {name(m.language)} texts to score "
+                            "them."))
+    return notes
+
+
+def methods_table(methods: list[LanguageMethod]) -> pd.DataFrame:
+    """Which method scored how many texts of each language, with its validation figure and the majority-class
+    baseline on the same ratings."""
+    from helpers.analysis.language import name
+
+    return pd.DataFrame([{"language": f"{name(m.language)} ({m.language})", "texts": m.texts, "rated": m.rated,
+                          "method": m.method, "macro-F1": m.macro_f1, "majority baseline": m.baseline_f1,
+                          "note": m.note} for m in methods])
 
 
 # ---------------------------------------------------------------------------
@@ -124,6 +352,12 @@ def feedback_table(feedback: pd.DataFrame, products: pd.DataFrame | None = None)
     out["category"] = out["product_id"].map(products.set_index("product_id")["category"]) \
         if products is not None and "category" in products else pd.NA
     out["month"] = out["created_at"].dt.to_period("M").dt.to_timestamp()
+    from helpers.analysis.language import detect
+
+    body_or_text = out["body"].where(out["body"].notna(), out["text"])  # titles are too short to say much
+    out = out.join(detect(body_or_text, declared=out["language"]).add_prefix("detected_"))
+    out["language"] = out["detected_language"]
+    out = out.rename(columns={"detected_language_confidence": "language_confidence"}).drop(columns="detected_language")
     return out.reset_index(drop=True)
 
 
@@ -541,6 +775,12 @@ class FeedbackAnalysis:
     by_topic: pd.DataFrame | None = None
     drivers: pd.DataFrame | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # section -> why it is skipped
+    methods: list = field(default_factory=list)  # LanguageMethod per language
+
+    @property
+    def unscored(self) -> pd.DataFrame:
+        """Texts in a language no method covers: left out of every sentiment figure."""
+        return self.feedback[self.feedback["method"] == "none"]
 
     @property
     def has_texts(self) -> bool:
@@ -548,11 +788,11 @@ class FeedbackAnalysis:
 
     @property
     def has_nps(self) -> bool:
-        return bool(self.feedback["nps"].notna().any())
+        return "nps" in self.feedback and bool(self.feedback["nps"].notna().any())
 
     @property
     def has_stars(self) -> bool:
-        return bool(self.feedback["stars"].notna().any())
+        return "stars" in self.feedback and bool(self.feedback["stars"].notna().any())
 
 
 MIN_TEXTS_FOR_TOPICS = 30
@@ -570,12 +810,14 @@ def nothing_to_analyse(feedback: pd.DataFrame | None) -> str:
 
 
 def analyse(feedback: pd.DataFrame, products: pd.DataFrame | None, n_topics: int, seed: int,
-            scorer: "SentenceScorer | None" = None) -> FeedbackAnalysis:
-    """Score every text, find topics, and relate topics to the star rating (where the data allows each)."""
+            scorer: "SentenceScorer | None" = None, labelled: pd.DataFrame | None = None) -> FeedbackAnalysis:
+    """Detect each text's language, score it with the method its language supports, find topics, and relate
+    topics to the star rating (where the data allows each)."""
     fb = feedback_table(feedback, products)
-    scored = fb.join(score(fb["text"], scorer))
+    scores, methods = score_by_language(fb, labelled, seed, scorer)
+    scored = fb.join(scores)
     texts = scored.dropna(subset=["sentiment"])
-    out = FeedbackAnalysis(scored, texts)
+    out = FeedbackAnalysis(scored, texts, methods=methods)
     if len(texts) >= MIN_TEXTS_FOR_TOPICS:
         k = max(2, min(n_topics, len(texts) // 15))
         out.weights, out.topics = topic_model(texts["text"], k, seed)
@@ -603,7 +845,12 @@ def conclusion(fa: FeedbackAnalysis, queue: pd.DataFrame | None) -> list[str]:
                    f"{n['detractors']:.0%} detractors.")
     if fa.has_texts:
         neg = (fa.texts["sentiment"] == "negative").mean()
-        out.append(f"{neg:.0%} of {len(fa.texts):,} texts are negative.")
+        langs = [m for m in fa.methods if m.method != "none"]
+        skipped = sum(m.texts for m in fa.methods if m.method == "none")
+        scope = (f" ({len(langs)} languages, each scored by its own method" + (
+            f"; {skipped:,} texts in languages without a method are left out" if skipped else "") + ")") \
+            if len(langs) > 1 or skipped else ""
+        out.append(f"{neg:.0%} of {len(fa.texts):,} scored texts are negative{scope}.")
         if fa.by_topic is not None and len(fa.by_topic):
             worst = fa.by_topic.iloc[0]
             out.append(f"The most negative topic is **{worst['topic']}** ({worst['negative']:.0%} of its "

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.sample.textgen import TOPICS, FeedbackWriter
+from helpers.sample.textgen import TOPICS, FeedbackWriter, GermanFeedbackWriter
 
 # ----------------------------------------------------------------------------
 # Latent segments
@@ -262,9 +262,10 @@ def generate(
     events, cookies = _make_web_events(rng, persons, accounts, orders, horizon)
     campaigns, sends, experiments = _make_email(rng, persons, accounts, orders, lines, horizon, t_start)
     writer = FeedbackWriter(rng)
-    reviews = _make_reviews(rng, writer, persons, orders, lines, returns, horizon)
-    surveys = _make_surveys(rng, writer, persons, accounts, orders, horizon)
-    tickets = _make_tickets(rng, writer, persons, accounts, orders, returns, horizon)
+    local = _local_writers(persons, seed)
+    reviews = _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local)
+    surveys = _make_surveys(rng, writer, persons, accounts, orders, horizon, local)
+    tickets = _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local)
     crm = _crm_table(rng, persons, accounts, t_start)
 
     counts = _write_raw(raw_dir, t_start, rng, crm, orders, lines, returns, products, fx, events, campaigns, sends,
@@ -738,7 +739,33 @@ def _label_from_score(score: float, lo: float, hi: float) -> str:
     return "negative" if score < lo else ("positive" if score > hi else "neutral")
 
 
-def _make_reviews(rng, writer, persons, orders, lines, returns, horizon):
+# Share of customers who write their feedback in German, by country (the rest write in English).
+GERMAN_WRITERS = {"DE": 0.5, "AT": 0.5, "CH": 0.3}
+
+
+def _local_writers(persons: pd.DataFrame, seed: int) -> tuple[np.ndarray, GermanFeedbackWriter]:
+    """Who writes in German, and the German writer. Both draw from their own generator, so the English texts and
+    every other table stay exactly what they were without German feedback."""
+    rng = np.random.default_rng([seed, 49])
+    share = persons["country"].map(GERMAN_WRITERS).fillna(0.0).to_numpy()
+    return rng.random(len(persons)) < share, GermanFeedbackWriter(rng)
+
+
+def _write(writer, local, pidx: int, label: str, topics: list[str]):
+    """The text a customer writes: the English writer always runs (its random draws keep the rest of the sample
+    unchanged); a German-writing customer's text is then written in German instead."""
+    fb = writer.write(label, topics)
+    if local is not None and local[0][pidx]:
+        fb = local[1].write(label, topics)
+    return fb
+
+
+def _title(writer, local, pidx: int, label: str) -> str:
+    title = writer.title(label)
+    return local[1].title(label) if local is not None and local[0][pidx] else title
+
+
+def _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local=None):
     seg = persons["segment"].to_numpy()
     sat = persons["satisfaction"].to_numpy()
     done = orders[orders["status"] == "completed"]
@@ -752,18 +779,19 @@ def _make_reviews(rng, writer, persons, orders, lines, returns, horizon):
         latent = 3.4 + 0.9 * sat[o.pidx] - (1.2 if returned else 0.0) + rng.normal(0, 0.8)
         stars = int(np.clip(np.round(latent), 1, 5))
         label = _label_from_score(stars, 2.5, 3.5)
-        fb = writer.write(label, _review_topics(rng, 1 + int(rng.random() < 0.45), returned))
+        fb = _write(writer, local, o.pidx, label, _review_topics(rng, 1 + int(rng.random() < 0.45), returned))
         day = o.day + rng.uniform(5, 25)
         if day >= horizon:
             continue
         rows.append({"review_id": f"RV{len(rows) + 1:06d}", "customer_id": o.customer_id, "order_id": o.order_id,
                      "product_id": first_line.at[o.order_id, "product_id"], "day": day, "stars": stars,
-                     "title": writer.title(label), "text": fb.text, "label": label, "topics": "|".join(fb.topics),
+                     "title": _title(writer, local, o.pidx, label), "text": fb.text, "label": label,
+                     "topics": "|".join(fb.topics),
                      "pidx": o.pidx})
     return pd.DataFrame(rows)
 
 
-def _make_surveys(rng, writer, persons, accounts, orders, horizon):
+def _make_surveys(rng, writer, persons, accounts, orders, horizon, local=None):
     sat = persons["satisfaction"].to_numpy()
     emails = persons["email"].to_numpy()
     done = orders[orders["status"] == "completed"]
@@ -777,7 +805,7 @@ def _make_surveys(rng, writer, persons, accounts, orders, horizon):
         label = "positive" if nps >= 9 else ("neutral" if nps >= 7 else "negative")
         text, topics = "", ""
         if rng.random() < 0.6:
-            fb = writer.write(label, _review_topics(rng, 1 + int(rng.random() < 0.3), False))
+            fb = _write(writer, local, o.pidx, label, _review_topics(rng, 1 + int(rng.random() < 0.3), False))
             text, topics = fb.text, "|".join(fb.topics)
         kind = rng.choice(["same", "upper", "plus"], p=[0.8, 0.15, 0.05])
         rows.append({"response_id": f"NPS{len(rows) + 1:06d}", "email": email_variant(emails[o.pidx], kind),
@@ -786,7 +814,7 @@ def _make_surveys(rng, writer, persons, accounts, orders, horizon):
     return pd.DataFrame(rows)
 
 
-def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon):
+def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local=None):
     emails = persons["email"].to_numpy()
     returned = set(returns["order_id"])
     done = orders[orders["status"] != "x"]
@@ -810,7 +838,7 @@ def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon):
                                             p=[0.4, 0.2, 0.15, 0.1, 0.15])))
         topic = topic_map[source_topic]
         label = str(rng.choice(["negative", "neutral", "positive"], p=[0.6, 0.33, 0.07]))
-        fb = writer.write(label, [source_topic])
+        fb = _write(writer, local, o.pidx, label, [source_topic])
         channel = str(rng.choice(["email", "chat", "phone"], p=[0.5, 0.3, 0.2]))
         email = email_variant(emails[o.pidx], str(rng.choice(["same", "upper"], p=[0.85, 0.15])))
         rows.append({
