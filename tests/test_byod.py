@@ -128,7 +128,7 @@ def test_flat_invoice_log_runs_end_to_end(tmp_path):
     assert "No review, survey or ticket data" in html(tmp_path, "05_sentiment")
     assert "No experiment data" in html(tmp_path, "06_ab_test")
     summary = html(tmp_path, "07_summary")
-    assert "Not available: No review, survey or ticket data" in summary
+    assert "Step 05 was skipped: No review, survey or ticket data" in summary
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ def test_sentence_averaging_does_not_saturate():
             "Customer service was friendly and helpful. I will not order again.")
     assert abs(scorer.whole(text)) > abs(scorer.document(text)[0])
     assert scorer.document(text)[1] == 4
+    # up to three sentences a text is scored whole: exactly VADER, whose "but" rule spans the sentences
+    short = "Delivery was quick. But the jacket is awful!"
+    assert scorer.document(short) == (scorer.whole(short), 2) and scorer.whole(short) < 0
 
 
 def test_sentence_splitter():
@@ -62,11 +65,34 @@ def test_sentence_splitter():
     assert S.split_sentences(None) == [] and S.split_sentences("") == []
 
 
-def test_stop_words_keep_negations_and_terms_count_documents():
-    assert "not" not in S.stop_words() and "the" in S.stop_words()
-    terms = S.top_terms(pd.Series(["not good at all", "not good", "very good", "good good good"]), (1, 2), 5)
-    got = dict(zip(terms["term"], terms["documents"]))
-    assert got["good"] == 4 and got["not good"] == 2
+def test_terms_keep_negations_group_inflections_and_count_documents():
+    from helpers.analysis import phrases as PH
+
+    assert "not" not in PH.stop_words("en") and "the" in PH.stop_words("en")
+    assert "nicht" not in PH.stop_words("de") and "und" in PH.stop_words("de")
+    texts = pd.Series(["not good at all", "not good", "very good", "good good good",
+                       "Die Lieferung war nicht pünktlich", "Lieferungen immer pünktlich"])
+    terms = PH.term_table(texts, pd.Series(["en"] * 4 + ["de"] * 2), 10)
+    got = dict(zip(terms["term"], terms["texts"]))
+    # "not good" is one term (never counted as "good"); Lieferung/Lieferungen are one stem
+    assert got["good"] == 2 and got["not good"] == 2
+    assert got["lieferung"] == 2 and got["nicht pünktlich"] == 1 and got["pünktlich"] == 1
+
+
+def test_phrases_are_collocations_not_merely_frequent_pairs():
+    from helpers.analysis import phrases as PH
+
+    rng = np.random.default_rng(0)
+    filler = ["customer", "time", "order", "item", "colour", "box", "week", "shop"]
+    texts = []
+    for i in range(300):
+        words = list(rng.choice(filler, 6))
+        if i % 3 == 0:
+            words.insert(int(rng.integers(0, 6)), "parcel not arrived")
+        texts.append(" ".join(words))
+    table = PH.phrase_table(pd.Series(texts), pd.Series(["en"] * len(texts)), 3)
+    # the planted phrase, with its negation, beats pairs of frequent filler words that co-occur by chance
+    assert table["phrase"].iloc[0] == "parcel not arrived"
 
 
 def test_nps_standard_error_by_hand():

@@ -38,6 +38,9 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+WHOLE_UP_TO = 3  # sentences: a text this short is scored whole (see SentenceScorer.document)
+
+
 class SentenceScorer:
     """VADER compound scores per sentence, with a cache: feedback repeats the same short sentences a lot."""
 
@@ -54,10 +57,18 @@ class SentenceScorer:
         return score
 
     def document(self, text: str) -> tuple[float, int]:
-        """Mean sentence compound score and the number of sentences (NaN, 0 for empty text)."""
+        """The document's compound score and its number of sentences (NaN, 0 for empty text).
+
+        A short text (up to :data:`WHOLE_UP_TO` sentences) is scored whole, exactly as VADER was designed and
+        validated: its "but" rule and its punctuation emphasis work across the sentences of a tweet-length text.
+        A longer text is the mean of its sentence scores, because VADER's normalisation saturates on long texts
+        (most land beyond ±0.9 whatever their mix of praise and complaint).
+        """
         sentences = split_sentences(text)
         if not sentences:
             return float("nan"), 0
+        if len(sentences) <= WHOLE_UP_TO:
+            return self.sentence(text.strip()), len(sentences)
         return float(np.mean([self.sentence(s) for s in sentences])), len(sentences)
 
     def whole(self, text: str) -> float:
@@ -365,69 +376,28 @@ def feedback_table(feedback: pd.DataFrame, products: pd.DataFrame | None = None)
 # Text analytics
 # ---------------------------------------------------------------------------
 
-NEGATIONS = {"no", "not", "nor", "never", "cannot", "nothing", "none", "nobody", "neither", "without", "hardly"}
-
-
-def stop_words() -> list[str]:
-    """scikit-learn's English stop words minus negations ("not good" must stay "not good")."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return sorted(set(ENGLISH_STOP_WORDS) - NEGATIONS)
-
-
-_TOKEN = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
-
-
-def top_terms(texts: pd.Series, ngram_range: tuple[int, int] = (1, 1), n: int = 15) -> pd.DataFrame:
-    """Most frequent terms or n-grams (document frequency) with the negation-keeping stop-word list."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    docs = texts.dropna().str.replace("n't", " not", regex=False)
-    vec = CountVectorizer(stop_words=stop_words(), ngram_range=ngram_range, token_pattern=_TOKEN, binary=True,
-                          min_df=2)
-    X = vec.fit_transform(docs)
-    counts = np.asarray(X.sum(axis=0)).ravel()
-    order = np.argsort(-counts, kind="stable")[:n]
-    terms = vec.get_feature_names_out()[order]
-    return pd.DataFrame({"term": terms, "documents": counts[order], "share": counts[order] / X.shape[0]})
-
-
-#: Readable topic names: a topic takes the name whose keywords best match its top words.
+#: Canonical topic names (used to route follow-ups to teams), with keywords in the customers' languages: a
+#: topic takes a name when at least two of its top terms are that name's keywords (see :mod:`phrases`).
 TOPIC_NAMES: dict[str, set[str]] = {
     "Delivery": {"delivery", "delivered", "shipping", "arrived", "parcel", "package", "courier", "late", "quick",
-                 "fast", "days", "dispatch"},
-    "Returns and refunds": {"return", "returns", "returned", "refund", "label", "exchange", "money", "back"},
-    "Fit and size": {"size", "fit", "fits", "small", "large", "tight", "sizing", "runs"},
+                 "fast", "days", "dispatch", "delayed", "lieferung", "versand", "paket", "lieferzeit", "kurier",
+                 "geliefert", "verspätet", "livraison", "colis", "levering", "pakket", "entrega", "pedido", "prazo"},
+    "Returns and refunds": {"return", "returns", "returned", "refund", "label", "exchange", "money", "back", "process",
+                            "rücksendung", "erstattung", "umtausch", "retoure", "remboursement", "retour",
+                            "terugbetaling", "devolução", "reembolso"},
+    "Fit and size": {"size", "fit", "fits", "small", "large", "tight", "sizing", "runs", "cut", "größe", "passform",
+                     "schnitt", "eng", "klein", "taille", "maat", "tamanho"},
     "Product quality": {"quality", "material", "fabric", "stitching", "broke", "broken", "cheap", "durable",
-                        "product", "colour", "color"},
-    "Price and value": {"price", "value", "expensive", "cheap", "discount", "worth", "deal", "offer"},
+                        "product", "colour", "color", "qualität", "material", "stoff", "verarbeitung", "produkt",
+                        "kaputt", "qualité", "kwaliteit", "qualidade", "produto"},
+    "Price and value": {"price", "value", "expensive", "cheap", "discount", "worth", "deal", "offer", "tag", "preis",
+                        "teuer", "rabatt", "günstig", "prix", "prijs", "preço"},
     "Customer service": {"agent", "support", "service", "helpful", "unhelpful", "reply", "answer", "team", "chat",
-                         "reach", "friendly"},
-    "App and website": {"app", "website", "checkout", "crash", "crashing", "login", "page", "site"},
+                         "reach", "friendly", "hotline", "kundenservice", "support-team", "freundlich",
+                         "erreichbar", "klantenservice", "atendimento"},
+    "App and website": {"app", "website", "checkout", "crash", "crashing", "login", "page", "site", "search",
+                        "webseite", "bestellvorgang", "suche", "site", "aplicativo"},
 }
-
-
-def topic_model(texts: pd.Series, n_topics: int = 6, seed: int = 0, n_words: int = 8):
-    """NMF topics on TF-IDF: returns (document-topic weights, topic table with top words and a readable name)."""
-    from sklearn.decomposition import NMF
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    docs = texts.fillna("").str.replace("n't", " not", regex=False)
-    vec = TfidfVectorizer(stop_words=stop_words(), token_pattern=_TOKEN, min_df=3, max_df=0.5, sublinear_tf=True)
-    X = vec.fit_transform(docs)
-    nmf = NMF(n_components=n_topics, init="nndsvda", random_state=seed, max_iter=500)
-    W = nmf.fit_transform(X)
-    words = vec.get_feature_names_out()
-    rows, used = [], set()
-    for k, comp in enumerate(nmf.components_):
-        top = [str(w) for w in words[np.argsort(-comp)[:n_words]]]
-        scores = {name: len(keys & set(top[:5])) * 2 + len(keys & set(top)) for name, keys in TOPIC_NAMES.items()}
-        best = max(scores, key=lambda k_: (scores[k_], k_ not in used))
-        name = best if scores[best] > 0 and best not in used else " / ".join(top[:2])
-        used.add(name)
-        rows.append({"topic": k, "name": name, "top_words": ", ".join(top)})
-    weights = pd.DataFrame(W, index=texts.index, columns=[r["name"] for r in rows])
-    return weights, pd.DataFrame(rows)
 
 
 def dominant_topic(weights: pd.DataFrame, min_weight: float = 1e-6) -> pd.Series:
@@ -820,7 +790,9 @@ def analyse(feedback: pd.DataFrame, products: pd.DataFrame | None, n_topics: int
     out = FeedbackAnalysis(scored, texts, methods=methods)
     if len(texts) >= MIN_TEXTS_FOR_TOPICS:
         k = max(2, min(n_topics, len(texts) // 15))
-        out.weights, out.topics = topic_model(texts["text"], k, seed)
+        from helpers.analysis.phrases import topic_model
+
+        out.weights, out.topics = topic_model(texts["text"], texts["language"], k, seed, canonical=TOPIC_NAMES)
         out.texts = texts.assign(topic=dominant_topic(out.weights))
         out.by_topic = topic_sentiment(out.texts)
         reviews = out.texts[out.texts["stars"].notna()]
