@@ -1,0 +1,340 @@
+"""More buy-till-you-die models with the interface of :class:`helpers.analysis.clv.BetaGeoFitter`.
+
+:class:`ParetoNBDFitter` is the Pareto/NBD model (Schmittlein, Morrison & Colombo 1987) with the likelihood of
+Fader, Hardie & Lee (2005), "A Note on Implementing the Pareto/NBD Model in MATLAB", computed in log space. The
+Gauss hypergeometric functions of the likelihood are taken through Euler's transformation,
+``2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z)``, which turns them into series with a first
+parameter of 1 that converge fast and cannot overflow, even for customers with hundreds of purchases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, hyp2f1
+
+from helpers.analysis.clv import TooFewRepeatCustomersError, _fit
+
+
+def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+            ) -> np.ndarray:
+    """log of A0 in Fader, Hardie & Lee (2005), eq. (2)–(3), for every customer."""
+    a = r + s + x
+    if alpha >= beta:
+        # 2F1(a, s + 1; a + 1; z) = (1 - z)^(-s) 2F1(1, r + x; a + 1; z),  z = (alpha - beta) / (alpha + t)
+        base, second, power = alpha, r + x, -s
+    else:
+        # 2F1(a, r + x; a + 1; z) = (1 - z)^(1 - r - x) 2F1(1, s + 1; a + 1; z),  z = (beta - alpha) / (beta + t)
+        base, second, power = beta, s + 1.0, 1.0 - r - x
+    diff = abs(alpha - beta)
+
+    def log_term(t: np.ndarray) -> np.ndarray:
+        z = diff / (base + t)
+        return power * np.log1p(-z) + np.log(hyp2f1(1.0, second, a + 1.0, z)) - a * np.log(base + t)
+
+    lo, hi = log_term(t_x), log_term(T)  # lo >= hi because t_x <= T
+    with np.errstate(divide="ignore"):
+        return lo + np.log(-np.expm1(np.minimum(hi - lo, 0.0)))
+
+
+class ParetoNBDFitter:
+    """Pareto/NBD: purchases at a Gamma(r, alpha)-distributed Poisson rate while alive; lifetimes exponential with
+    a Gamma(s, beta)-distributed dropout rate.
+
+    >>> x = np.array([0, 2, 5, 1]); tx = np.array([0., 10., 30., 5.]); T = np.array([40., 40., 40., 38.])
+    >>> m = ParetoNBDFitter().fit(x, tx, T)
+    >>> bool(0 < m.p_alive(x, tx, T).min() <= 1)
+    True
+    """
+
+    names = ["r", "alpha", "s", "beta"]
+
+    def __init__(self, min_repeat_customers: int = 2) -> None:
+        self.min_repeat_customers = min_repeat_customers
+
+    @staticmethod
+    def log_likelihood_individual(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        r, alpha, s, beta = params
+        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        stays = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        leaves = np.log(s) - np.log(r + s + x) + _log_a0(r, alpha, s, beta, x, t_x, T)
+        return head + np.logaddexp(stays, leaves)
+
+    def fit(self, frequency, recency, T, weights=None) -> "ParetoNBDFitter":
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        if np.any(x < 0) or np.any(t_x > T + 1e-9) or np.any(t_x < 0):
+            raise ValueError("expected frequency >= 0 and 0 <= recency <= T for every customer")
+        n_repeat = int(w[x > 0].sum())
+        if n_repeat < self.min_repeat_customers:
+            raise TooFewRepeatCustomersError(
+                f"Pareto/NBD needs at least {self.min_repeat_customers} customers with a repeat purchase; "
+                f"got {n_repeat}")
+        # identical (x, t_x, T) rows share one likelihood term
+        keys, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=w)
+        ux, utx, uT = keys.T
+
+        def neg_ll(log_p: np.ndarray) -> float:
+            ll = self.log_likelihood_individual(np.exp(log_p), ux, utx, uT)
+            value = -float(np.dot(counts, ll))
+            return value if np.isfinite(value) else 1e300
+
+        x0 = np.log([0.5, max(float(np.average(T, weights=w)), 1e-3) / 4, 0.5, max(float(np.average(T, weights=w)), 1e-3)])
+        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(neg_ll, x0, self.names)
+        self.n_customers_ = int(w.sum())
+        return self
+
+    def _p(self):
+        return (self.params_[n] for n in self.names)
+
+    def p_alive(self, frequency, recency, T) -> np.ndarray:
+        """P(alive at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0)."""
+        r, alpha, s, beta = self._p()
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        log_odds = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+                    + _log_a0(r, alpha, s, beta, x, t_x, T))
+        return 1.0 / (1.0 + np.exp(log_odds))
+
+    def conditional_expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        """Expected purchases in the next ``t`` time units (Fader, Hardie & Lee 2005, eq. 11)."""
+        r, alpha, s, beta = self._p()
+        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        if abs(s - 1.0) < 1e-9:
+            horizon = np.log((beta + T + t) / (beta + T))
+        else:
+            horizon = (1.0 - np.power((beta + T) / (beta + T + t), s - 1.0)) / (s - 1.0)
+        return (r + x) * (beta + T) / (alpha + T) * horizon * self.p_alive(frequency, recency, T)
+
+    def expected_purchases_since_first(self, t) -> np.ndarray:
+        """E[X(t)] of a new customer: r beta / (alpha (s - 1)) (1 - (beta / (beta + t))^(s - 1))."""
+        r, alpha, s, beta = self._p()
+        t = np.asarray(t, dtype=float)
+        if abs(s - 1.0) < 1e-9:
+            return r * beta / alpha * np.log((beta + t) / beta)
+        return r * beta / (alpha * (s - 1.0)) * (1.0 - np.power(beta / (beta + t), s - 1.0))
+
+
+class BetaGeoBetaBinomFitter:
+    """BG/BB: discrete-time purchasing (one opportunity per period: a week, a campaign, a yearly donation drive).
+    While alive a customer transacts at each opportunity with probability p ~ Beta(alpha, beta) and dies before
+    each one with probability theta ~ Beta(gamma, delta) (Fader, Hardie & Shang 2010).
+
+    ``frequency`` = x transactions, ``recency`` = t_x (opportunity of the last one), ``n_periods`` = n opportunities.
+
+    >>> m = BetaGeoBetaBinomFitter().fit([0, 1, 3, 6, 2], [0, 1, 5, 6, 2], [6, 6, 6, 6, 6], [30, 10, 8, 12, 5])
+    >>> bool(0 < m.p_alive([3], [5], [6])[0] <= 1)
+    True
+    """
+
+    names = ["alpha", "beta", "gamma", "delta"]
+
+    def __init__(self, min_repeat_customers: int = 2) -> None:
+        self.min_repeat_customers = min_repeat_customers
+
+    @staticmethod
+    def log_likelihood_individual(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
+        from scipy.special import betaln, logsumexp
+
+        alpha, beta, gamma, delta = params
+        x, t_x, n = (np.asarray(v, dtype=float) for v in (x, t_x, n))
+        base_p, base_t = betaln(alpha, beta), betaln(gamma, delta)
+        alive = betaln(alpha + x, beta + n - x) - base_p + betaln(gamma, delta + n) - base_t
+        out = np.empty_like(x)
+        for k in range(len(x)):
+            i = np.arange(int(n[k] - t_x[k]))
+            died = (betaln(alpha + x[k], beta + t_x[k] - x[k] + i) - base_p
+                    + betaln(gamma + 1, delta + t_x[k] + i) - base_t)
+            out[k] = logsumexp(np.r_[alive[k], died])
+        return out
+
+    def fit(self, frequency, recency, n_periods, weights=None) -> "BetaGeoBetaBinomFitter":
+        x, t_x, n = (np.asarray(v, dtype=float) for v in (frequency, recency, n_periods))
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        if np.any(x < 0) or np.any(x > t_x) or np.any(t_x > n):
+            raise ValueError("expected 0 <= frequency <= recency <= n_periods for every customer")
+        if int(w[x > 0].sum()) < self.min_repeat_customers:
+            raise TooFewRepeatCustomersError("BG/BB needs customers with at least one transaction")
+        keys, inverse = np.unique(np.column_stack([x, t_x, n]), axis=0, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=w)
+        ux, utx, un = keys.T
+
+        def neg_ll(log_p: np.ndarray) -> float:
+            value = -float(np.dot(counts, self.log_likelihood_individual(np.exp(log_p), ux, utx, un)))
+            return value if np.isfinite(value) else 1e300
+
+        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(
+            neg_ll, np.zeros(4), self.names)
+        self.n_customers_ = int(w.sum())
+        return self
+
+    def _p(self):
+        return (self.params_[n] for n in self.names)
+
+    def p_alive(self, frequency, recency, n_periods) -> np.ndarray:
+        """P(alive at opportunity n + 1 | x, t_x, n)."""
+        from scipy.special import betaln
+
+        alpha, beta, gamma, delta = self._p()
+        x, t_x, n = (np.asarray(v, dtype=float) for v in (frequency, recency, n_periods))
+        ll = self.log_likelihood_individual(np.array([alpha, beta, gamma, delta]), x, t_x, n)
+        alive = betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n + 1) \
+            - betaln(gamma, delta)
+        return np.exp(alive - ll)
+
+    def conditional_expected_purchases(self, future, frequency, recency, n_periods) -> np.ndarray:
+        """Expected transactions in the next ``future`` opportunities (Fader, Hardie & Shang 2010, eq. 13)."""
+        from scipy.special import betaln
+
+        alpha, beta, gamma, delta = self._p()
+        x, t_x, n = (np.asarray(v, dtype=float) for v in (frequency, recency, n_periods))
+        ll = self.log_likelihood_individual(np.array([alpha, beta, gamma, delta]), x, t_x, n)
+        lead = betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta)
+        ratio = lambda k: np.exp(gammaln(1 + delta + k) - gammaln(gamma + delta + k))  # noqa: E731
+        tail = delta / (gamma - 1) * np.exp(gammaln(gamma + delta) - gammaln(1 + delta)) * (
+            ratio(n) - ratio(n + future))
+        return np.exp(lead - ll) * tail
+
+    def expected_purchases_since_first(self, n) -> np.ndarray:
+        """E[X(n)]: expected transactions of a new customer in their first ``n`` opportunities."""
+        alpha, beta, gamma, delta = self._p()
+        n = np.asarray(n, dtype=float)
+        return alpha / (alpha + beta) * delta / (gamma - 1) * (
+            1 - np.exp(gammaln(gamma + delta) + gammaln(1 + delta + n) - gammaln(gamma + delta + n)
+                       - gammaln(1 + delta)))
+
+
+class ModifiedBetaGeoFitter:
+    """MBG/NBD (Batislam, Denizel & Filiztekin 2007): BG/NBD where a customer may also drop out right after the
+    first purchase, so customers without a repeat purchase are not all alive (as in lifetimes'
+    ``ModifiedBetaGeoFitter``).
+
+    >>> x = np.array([0, 2, 5, 1]); tx = np.array([0., 10., 30., 5.]); T = np.array([40., 40., 40., 38.])
+    >>> bool(ModifiedBetaGeoFitter().fit(x, tx, T).p_alive([0], [0], [40])[0] < 1)
+    True
+    """
+
+    names = ["r", "alpha", "a", "b"]
+
+    def __init__(self, min_repeat_customers: int = 2) -> None:
+        self.min_repeat_customers = min_repeat_customers
+
+    @staticmethod
+    def _log_odds_dead(params, x, t_x, T):
+        r, alpha, a, b = params
+        return np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+
+    @classmethod
+    def log_likelihood_individual(cls, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+                                  ) -> np.ndarray:
+        r, alpha, a, b = params
+        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        a2 = gammaln(a + b) + gammaln(b + x + 1) - gammaln(b) - gammaln(a + b + x + 1)
+        a3 = -(r + x) * np.log(alpha + T)
+        return a1 + a2 + a3 + np.logaddexp(cls._log_odds_dead(params, x, t_x, T), 0.0)
+
+    def fit(self, frequency, recency, T, weights=None) -> "ModifiedBetaGeoFitter":
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        if np.any(x < 0) or np.any(t_x > T + 1e-9) or np.any(t_x < 0):
+            raise ValueError("expected frequency >= 0 and 0 <= recency <= T for every customer")
+        if int(w[x > 0].sum()) < self.min_repeat_customers:
+            raise TooFewRepeatCustomersError(
+                f"MBG/NBD needs at least {self.min_repeat_customers} customers with a repeat purchase")
+        keys, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=w)
+        ux, utx, uT = keys.T
+
+        def neg_ll(log_p: np.ndarray) -> float:
+            value = -float(np.dot(counts, self.log_likelihood_individual(np.exp(log_p), ux, utx, uT)))
+            return value if np.isfinite(value) else 1e300
+
+        x0 = np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0])
+        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(neg_ll, x0, self.names)
+        self.n_customers_ = int(w.sum())
+        return self
+
+    def _p(self):
+        return np.array([self.params_[n] for n in self.names])
+
+    def p_alive(self, frequency, recency, T) -> np.ndarray:
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        return 1.0 / (1.0 + np.exp(self._log_odds_dead(self._p(), x, t_x, T)))
+
+    def conditional_expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        r, alpha, a, b = self._p()
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        hyp = hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t))
+        first = (a + b + x) / (a - 1) * (1 - hyp * np.power((alpha + T) / (alpha + t + T), r + x))
+        return first * self.p_alive(x, t_x, T)
+
+    def expected_purchases_since_first(self, t) -> np.ndarray:
+        r, alpha, a, b = self._p()
+        t = np.asarray(t, dtype=float)
+        return b / (a - 1) * (1 - hyp2f1(r, b + 1, a + b, t / (alpha + t)) * np.power(alpha / (alpha + t), r))
+
+
+# ---------------------------------------------------------------------------
+# Model choice
+# ---------------------------------------------------------------------------
+
+CONTINUOUS_MODELS = {"BG/NBD": "helpers.analysis.clv:BetaGeoFitter", "MBG/NBD": ModifiedBetaGeoFitter,
+                     "Pareto/NBD": ParetoNBDFitter, "NBD (no dropout)": "helpers.analysis.clv:NBDFitter"}
+
+
+def _model_class(spec):
+    if isinstance(spec, str):
+        import importlib
+
+        module, _, name = spec.partition(":")
+        return getattr(importlib.import_module(module), name)
+    return spec
+
+
+def compare_models(cal: "pd.DataFrame", holdout: "pd.Series | None" = None, duration: float | None = None,
+                   models: dict | None = None) -> "pd.DataFrame":
+    """Fit every candidate on the calibration summary (``frequency``, ``recency``, ``T``) and compare them:
+    log-likelihood, BIC (k ln n − 2 LL), and, with the holdout purchases of each customer over ``duration``,
+    the error of the total and the mean absolute error per customer. Sorted by BIC (best first)."""
+    import pandas as pd
+
+    rows, fitted = [], {}
+    n = len(cal)
+    for name, spec in (models or CONTINUOUS_MODELS).items():
+        cls = _model_class(spec)
+        try:
+            m = cls().fit(cal["frequency"], cal["recency"], cal["T"])
+        except Exception as exc:  # a model that cannot be fitted to this data is reported, not fatal
+            rows.append({"model": name, "parameters": 0, "log_likelihood": np.nan, "bic": np.nan,
+                         "note": f"not fitted: {exc}"})
+            continue
+        fitted[name] = m
+        k = len(m.params_)
+        row = {"model": name, "parameters": k, "log_likelihood": m.log_likelihood_,
+               "bic": k * np.log(n) - 2 * m.log_likelihood_, "note": ""}
+        if holdout is not None and duration:
+            pred = m.conditional_expected_purchases(duration, cal["frequency"], cal["recency"], cal["T"])
+            actual = np.asarray(holdout, dtype=float)
+            row.update({"holdout_total_error_pct": 100 * (pred.sum() - actual.sum()) / max(actual.sum(), 1e-9),
+                        "holdout_mae": float(np.mean(np.abs(pred - actual)))})
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("bic", na_position="last").reset_index(drop=True)
+    table.attrs["fitted"] = fitted
+    return table
+
+
+def choose_model(table: "pd.DataFrame", dropout_identified: bool) -> tuple[str, str]:
+    """The model to use and one plain sentence why: the lowest BIC among the models that fitted; when the
+    likelihood-ratio test finds no dropout, the no-dropout NBD unless another model beats it on BIC by more than
+    10 (strong evidence, Kass & Raftery 1995)."""
+    ok = table.dropna(subset=["bic"])
+    best = ok.iloc[0]
+    if not dropout_identified and "NBD (no dropout)" in set(ok["model"]):
+        nbd = ok.set_index("model").loc["NBD (no dropout)"]
+        if best["model"] == "NBD (no dropout)" or nbd["bic"] - best["bic"] <= 10:
+            return "NBD (no dropout)", ("The data show no sign of customers leaving (the likelihood-ratio test "
+                                        "finds no dropout), so the no-dropout NBD model is used: every customer is "
+                                        "assumed to stay and P(alive) is not reported.")
+    second = ok.iloc[1] if len(ok) > 1 else None
+    margin = f", {second['bic'] - best['bic']:.0f} BIC points ahead of {second['model']}" if second is not None else ""
+    return str(best["model"]), (f"{best['model']} describes the calibration data best (lowest BIC{margin}); "
+                                "it is used for every prediction on this page.")

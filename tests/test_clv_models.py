@@ -1,0 +1,101 @@
+"""Pareto/NBD, MBG/NBD and BG/BB against their published estimates, the per-customer formulas against direct
+numerical computation, and model choice on planted data."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.analysis import clv_models as M
+from helpers.analysis.clv import rfm_summary
+
+CDNOW = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "raw" / "cdnow" / "CDNOW_sample.txt"
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "id", "date", "cds", "dollars"],
+                      dtype={"date": str})
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    return rfm_summary(raw, "id", "date", "dollars", pd.Timestamp("1997-09-30"), unit="W")
+
+
+def test_pareto_nbd_reproduces_fader_hardie_lee_2005_matlab_note(cdnow):
+    m = M.ParetoNBDFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    published = {"r": 0.5533, "alpha": 10.5776, "s": 0.6061, "beta": 11.6650}
+    for name, value in published.items():
+        assert m.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert m.log_likelihood_ == pytest.approx(-9594.98, rel=1e-6)
+    assert m.diagnostics_.converged and all(np.isfinite(list(m.standard_errors_.values())))
+
+
+def test_mbg_nbd_matches_lifetimes_modified_beta_geo_fitter(cdnow):
+    """lifetimes 0.11.3's ModifiedBetaGeoFitter on the same CDNOW summary (run once, outside the test suite):
+    r 0.524838, alpha 6.182988, a 0.891356, b 1.614000."""
+    m = M.ModifiedBetaGeoFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    for name, value in {"r": 0.524838, "alpha": 6.182988, "a": 0.891356, "b": 1.614000}.items():
+        assert m.params_[name] == pytest.approx(value, rel=1e-3), name
+
+
+def test_bg_bb_reproduces_fader_hardie_shang_2010_donations():
+    """The donations data (11,104 donors, 6 yearly opportunities) ships in the lifetimes wheel (MIT licence) and is
+    copied to src/helpers/resources/donations_bgbb.csv."""
+    with resources.files("helpers").joinpath("resources/donations_bgbb.csv").open() as fh:
+        d = pd.read_csv(fh)
+    assert d["weights"].sum() == 11_104
+    m = M.BetaGeoBetaBinomFitter().fit(d["frequency"], d["recency"], d["periods"], d["weights"])
+    for name, value in {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}.items():
+        assert m.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert m.log_likelihood_ == pytest.approx(-33_225.6, abs=0.1)
+    # the expected transactions of a new donor over the six years equal the observed average, as the model fits
+    observed = float((d["frequency"] * d["weights"]).sum() / d["weights"].sum())
+    assert float(m.expected_purchases_since_first(6)) == pytest.approx(observed, rel=0.02)
+
+
+def test_pareto_nbd_predictions_against_direct_integration():
+    """P(alive) and E[X(t)] of a new customer against direct numerical integration over the mixing
+    distributions."""
+    from scipy import integrate, stats
+
+    m = M.ParetoNBDFitter()
+    m.params_ = {"r": 0.8, "alpha": 6.0, "s": 0.9, "beta": 9.0}
+    r, alpha, s, beta = 0.8, 6.0, 0.9, 9.0
+    x, t_x, T = 3.0, 12.0, 30.0
+
+    def joint(lam, mu, alive_only):
+        # likelihood of (x, t_x, T) given lam, mu: alive at T, or died at tau in (t_x, T)
+        base = lam ** x * np.exp(-(lam + mu) * T)
+        if alive_only:
+            return base
+        return base + lam ** x * mu / (lam + mu) * (np.exp(-(lam + mu) * t_x) - np.exp(-(lam + mu) * T))
+
+    def mix(alive_only):
+        f = lambda lam, mu: (joint(lam, mu, alive_only) * stats.gamma.pdf(lam, r, scale=1 / alpha)  # noqa: E731
+                             * stats.gamma.pdf(mu, s, scale=1 / beta))
+        return integrate.dblquad(f, 0, 5, 0, 5, epsabs=1e-13, epsrel=1e-9)[0]
+
+    assert m.p_alive([x], [t_x], [T])[0] == pytest.approx(mix(True) / mix(False), rel=1e-4)
+    ll = M.ParetoNBDFitter.log_likelihood_individual(np.array([r, alpha, s, beta]), np.array([x]), np.array([t_x]),
+                                                     np.array([T]))[0]
+    assert np.exp(ll) == pytest.approx(mix(False), rel=1e-4)
+    # E[X(t)] = E[lam * min(t, tau)] = E[lam / mu (1 - exp(-mu t))]
+    t = 20.0
+    ref = integrate.quad(lambda mu: r / alpha / mu * (1 - np.exp(-mu * t)) * stats.gamma.pdf(mu, s, scale=1 / beta),
+                         0, np.inf)[0]
+    assert float(m.expected_purchases_since_first(t)) == pytest.approx(ref, rel=1e-6)
+
+
+def test_model_choice_finds_no_dropout_when_there_is_none():
+    rng = np.random.default_rng(0)
+    n, T = 3000, 52.0
+    lam = rng.gamma(1.5, 1 / 8.0, n)  # purchase rates; nobody ever leaves
+    arrivals = [np.sort(rng.uniform(0, T, rng.poisson(l_ * T))) for l_ in lam]
+    cal = pd.DataFrame({"frequency": [len(a) for a in arrivals],
+                        "recency": [a[-1] if len(a) else 0.0 for a in arrivals], "T": T})
+    table = M.compare_models(cal)
+    assert set(table["model"]) == {"BG/NBD", "MBG/NBD", "Pareto/NBD", "NBD (no dropout)"}
+    name, sentence = M.choose_model(table, dropout_identified=False)
+    assert name == "NBD (no dropout)" and "no sign of customers leaving" in sentence
