@@ -99,3 +99,25 @@ def test_model_choice_finds_no_dropout_when_there_is_none():
     assert set(table["model"]) == {"BG/NBD", "MBG/NBD", "Pareto/NBD", "NBD (no dropout)"}
     name, sentence = M.choose_model(table, dropout_identified=False)
     assert name == "NBD (no dropout)" and "no sign of customers leaving" in sentence
+
+
+def test_prediction_intervals_reach_their_nominal_coverage_on_simulated_customers():
+    """Simulate 150 data sets from known BG/NBD parameters, fit each, and check how often the 90% parametric-
+    bootstrap interval holds the true expected purchases and P(alive) of four customer histories."""
+    from helpers.analysis.clv import BetaGeoFitter, simulate_bgnbd
+
+    true = {"r": 0.8, "alpha": 40.0, "a": 0.6, "b": 3.0}
+    profiles = np.array([[1, 30, 365], [2, 200, 365], [6, 300, 365], [3, 90, 365]], float)
+    truth_model = BetaGeoFitter()
+    truth_model.params_ = true
+    truth = truth_model.conditional_expected_purchases(180, *profiles.T)
+    alive = truth_model.p_alive(*profiles.T)
+    hits, hits_alive = [], []
+    for rep in range(150):
+        s = simulate_bgnbd(1500, **true, max_T=540, seed=rep)
+        m = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+        iv = M.prediction_intervals(m, *profiles.T, t=180, n_draws=200, seed=rep)
+        hits.append((iv["expected_purchases_low"] <= truth) & (truth <= iv["expected_purchases_high"]))
+        hits_alive.append((iv["p_alive_low"] <= alive) & (alive <= iv["p_alive_high"]))
+    assert np.mean(hits) == pytest.approx(0.90, abs=0.03)
+    assert np.mean(hits_alive) == pytest.approx(0.90, abs=0.03)

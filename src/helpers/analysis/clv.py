@@ -60,6 +60,7 @@ class FitDiagnostics:
     message: str
     iterations: int
     gradient_norm: float
+    covariance: np.ndarray | None = None  # of the parameters, natural scale (inverse Hessian of -LL)
 
 
 def _hessian(f, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -104,9 +105,9 @@ def _fit(neg_ll, x0: np.ndarray, names: list[str], jac=None) -> tuple[dict, dict
         cov = np.linalg.inv(hess)
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
-        se = np.full(len(theta), np.nan)
+        cov, se = None, np.full(len(theta), np.nan)
     grad = getattr(res, "jac", np.zeros_like(res.x))
-    diag = FitDiagnostics(bool(res.success), str(res.message), int(res.nit), float(np.linalg.norm(grad)))
+    diag = FitDiagnostics(bool(res.success), str(res.message), int(res.nit), float(np.linalg.norm(grad)), cov)
     return dict(zip(names, theta)), dict(zip(names, se)), float(-res.fun), diag
 
 
@@ -139,10 +140,11 @@ def _newton(f_grad_hess, x0: np.ndarray, max_iter: int = 20, tol: float = 1e-8):
     # the optimum.
     H_nat = (H - np.diag(g)) / np.outer(theta, theta)
     try:
-        se = np.sqrt(np.clip(np.diag(np.linalg.inv(H_nat)), 0, None))
+        cov = np.linalg.inv(H_nat)
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
-        se = np.full(n, np.nan)
-    diag = FitDiagnostics(converged, "Newton steps with the analytic Hessian", it, float(np.linalg.norm(g)))
+        cov, se = None, np.full(n, np.nan)
+    diag = FitDiagnostics(converged, "Newton steps with the analytic Hessian", it, float(np.linalg.norm(g)), cov)
     return theta, se, float(-f), diag
 
 

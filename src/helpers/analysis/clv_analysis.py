@@ -86,22 +86,49 @@ def calibration_holdout(data: CLVData) -> pd.DataFrame:
     return cal
 
 
-def fit_models(summary: pd.DataFrame, dropout: bool | None = None) -> tuple[BetaGeoFitter, GammaGammaFitter]:
-    """The purchase model (BG/NBD, or the no-dropout NBD when ``dropout`` is False, or when it is None and
-    :func:`~helpers.analysis.clv.dropout_test` finds no dropout) and Gamma-Gamma on repeat customers' mean
-    spend."""
+def fit_models(summary: pd.DataFrame, dropout: bool | None = None, model_name: str | None = None
+               ) -> tuple[BetaGeoFitter, GammaGammaFitter]:
+    """The purchase model and Gamma-Gamma on repeat customers' mean spend. The purchase model is ``model_name``
+    (one of :data:`clv_models.CONTINUOUS_MODELS`) when given; otherwise BG/NBD, or the no-dropout NBD when
+    ``dropout`` is False (or None and :func:`~helpers.analysis.clv.dropout_test` finds no dropout)."""
+    from helpers.analysis.clv_models import CONTINUOUS_MODELS, _model_class
+
     x, tx, T = summary["frequency"], summary["recency"], summary["T"]
-    bg = BetaGeoFitter().fit(x, tx, T)
-    if dropout is None:
-        dropout = dropout_test(summary, bg)["identified"]
-    model = bg if dropout else NBDFitter().fit(x, tx, T)
+    if model_name is None:
+        bg = BetaGeoFitter().fit(x, tx, T)
+        if dropout is None:
+            dropout = dropout_test(summary, bg)["identified"]
+        model = bg if dropout else NBDFitter().fit(x, tx, T)
+        model.label_ = "BG/NBD" if dropout else "NBD (no dropout)"
+    else:
+        model = _model_class(CONTINUOUS_MODELS[model_name])().fit(x, tx, T)
+        model.label_ = model_name
     gg = GammaGammaFitter().fit(summary["frequency"], summary["monetary_value"].clip(lower=0))
     return model, gg
 
 
+def select_model(ch: pd.DataFrame, dropout_identified: bool) -> tuple[str, str, pd.DataFrame]:
+    """Compare BG/NBD, MBG/NBD, Pareto/NBD and the no-dropout NBD on the calibration period, each checked on the
+    holdout, and choose one by the rule of :func:`clv_models.choose_model`: (name, sentence, comparison)."""
+    from helpers.analysis.clv_models import choose_model, compare_models
+
+    table = compare_models(ch, ch["frequency_holdout"], float(ch["duration_holdout"].iloc[0]))
+    name, sentence = choose_model(table, dropout_identified)
+    return name, sentence, table
+
+
+def comparison_display(table: pd.DataFrame, chosen: str) -> pd.DataFrame:
+    """The model comparison as the report shows it."""
+    out = table.copy()
+    out.insert(0, "used", np.where(out["model"] == chosen, "✓", ""))
+    cols = {"log_likelihood": "log-likelihood", "bic": "BIC", "holdout_total_error_pct": "holdout total error (%)",
+            "holdout_mae": "holdout error per customer"}
+    return out.rename(columns=cols)[["used", "model", "parameters", *cols.values(), "note"]]
+
+
 def parameter_table(bg: BetaGeoFitter, gg: GammaGammaFitter, published: dict | None = None) -> pd.DataFrame:
     """Fitted parameters with standard errors (and published values when given)."""
-    name = "NBD (no dropout)" if isinstance(bg, NBDFitter) else "BG/NBD"
+    name = getattr(bg, "label_", "NBD (no dropout)" if isinstance(bg, NBDFitter) else "BG/NBD")
     rows = [{"model": name, "parameter": k, "estimate": v, "std_error": bg.standard_errors_[k]}
             for k, v in bg.params_.items()]
     rows.append({"model": name, "parameter": "log-likelihood", "estimate": bg.log_likelihood_,
@@ -460,12 +487,17 @@ def plot_clv_by(table: pd.DataFrame, by: str, currency: str = ""):
     return fig
 
 
-def clv_by(pred: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Customers, mean and total predicted CLV, mean historical value and P(alive) per group in column ``by``."""
+def clv_by(pred: pd.DataFrame, by: str, draws: np.ndarray | None = None) -> pd.DataFrame:
+    """Customers, mean and total predicted CLV, mean historical value and P(alive) per group in column ``by``;
+    with the bootstrap ``draws`` (draws × customers, rows of ``pred``), the 90% interval of each group's total."""
     g = pred.dropna(subset=[by]).groupby(by)
     out = pd.DataFrame({"customers": g.size(), "mean_clv": g["clv"].mean(), "total_clv": g["clv"].sum(),
                         "mean_historical": g["historical_value"].mean(), "mean_p_alive": g["p_alive"].mean()})
     out["clv_share"] = out["total_clv"] / out["total_clv"].sum()
+    if draws is not None:
+        bands = {k: total_interval(draws, (pred[by] == k).to_numpy()) for k in out.index}
+        out["total_low"] = [bands[k][0] for k in out.index]
+        out["total_high"] = [bands[k][1] for k in out.index]
     return out.sort_values("mean_clv", ascending=False).reset_index()
 
 
@@ -484,6 +516,39 @@ def load_data(dataset: str, processed_dir: Path, window_end: str, holdout_days: 
         orders = load_table(Path(processed_dir) / "clean" / "orders.parquet", "02_cleaning")
         return from_orders(orders, pd.Timestamp(window_end), holdout_days, name, currency)
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+
+
+def clv_uncertainty(summary: pd.DataFrame, model, gg: GammaGammaFitter, as_of: pd.Timestamp, unit_days: float,
+                    forecast_days: int, horizon_days: int, annual_discount_rate: float, profit_margin: float,
+                    n_draws: int = 100, level: float = 0.90, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parametric bootstrap of every prediction: ``n_draws`` parameter sets of the purchase model and of
+    Gamma-Gamma from their fits' covariance (:func:`clv_models.parameter_draws`), each giving every customer's
+    CLV, expected purchases and P(alive). Returns per-customer ``level`` intervals and the draws of CLV
+    (draws × customers) for totals over any group."""
+    from helpers.analysis.clv_models import parameter_draws, with_params
+
+    draws_m = parameter_draws(model, n_draws, seed)
+    draws_g = parameter_draws(gg, n_draws, seed + 1)
+    clv = np.empty((n_draws, len(summary)))
+    purchases = np.empty_like(clv)
+    alive = np.empty_like(clv)
+    for i in range(n_draws):
+        m, g = with_params(model, draws_m[i]), with_params(gg, draws_g[i])
+        p = predict_customers(summary, m, g, as_of, unit_days, forecast_days, horizon_days, annual_discount_rate,
+                              profit_margin)
+        clv[i], purchases[i], alive[i] = p["clv"], p["expected_purchases"], p["p_alive"]
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    out = pd.DataFrame(index=summary.index)
+    for name, values in (("clv", clv), ("expected_purchases", purchases), ("p_alive", alive)):
+        out[f"{name}_low"] = np.quantile(values, lo, axis=0)
+        out[f"{name}_high"] = np.quantile(values, hi, axis=0)
+    return out, clv
+
+
+def total_interval(clv_draws: np.ndarray, mask: np.ndarray | None = None, level: float = 0.90) -> tuple[float, float]:
+    """The ``level`` interval of the total predicted CLV of the customers in ``mask`` (all by default)."""
+    totals = clv_draws[:, mask].sum(axis=1) if mask is not None else clv_draws.sum(axis=1)
+    return float(np.quantile(totals, (1 - level) / 2)), float(np.quantile(totals, 1 - (1 - level) / 2))
 
 
 def customer_frame(pred: pd.DataFrame, data: CLVData, processed_dir: Path) -> pd.DataFrame:
@@ -587,6 +652,15 @@ class CLVResult:
     errors: dict
     gini: float
     deciles: pd.DataFrame
+    comparison: pd.DataFrame | None = None  # the candidate models on the calibration period
+    choice: str = ""  # why the model used was chosen
+    clv_draws: np.ndarray | None = None  # parametric-bootstrap draws × customers of CLV
+
+    def clv_interval(self, mask=None) -> tuple[float, float]:
+        """90% interval of the total predicted CLV (of the customers in ``mask``)."""
+        if self.clv_draws is None:
+            return float("nan"), float("nan")
+        return total_interval(self.clv_draws, None if mask is None else np.asarray(mask, dtype=bool))
 
     @property
     def identified(self) -> bool:
@@ -611,8 +685,9 @@ def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days
     ch = calibration_holdout(data)
     full = rfm_summary(data.transactions, "customer", "date", "value", data.observation_end, unit=data.unit)
     dropout = dropout_test(full)
-    model_cal, gg_cal = fit_models(ch, dropout["identified"])
-    model, gg = fit_models(full, dropout["identified"])
+    chosen, why, comparison = select_model(ch, dropout["identified"])
+    model_cal, gg_cal = fit_models(ch, dropout["identified"], chosen)
+    model, gg = fit_models(full, dropout["identified"], chosen)
     by_freq = holdout_by_frequency(ch, model_cal)
     track = cumulative_tracking(data, ch, model_cal)
     errors = tracking_errors(track, data.calibration_end)
@@ -623,11 +698,15 @@ def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days
     deciles = decile_table(ch["value_holdout"], predicted_value)
     pred = predict_customers(full, model, gg, data.observation_end, data.unit_days, forecast_days, horizon_days,
                              annual_discount_rate, profit_margin)
+    bands, clv_draws = clv_uncertainty(full, model, gg, data.observation_end, data.unit_days, forecast_days,
+                                       horizon_days, annual_discount_rate, profit_margin)
+    pred = pred.join(bands)
     if not dropout["identified"]:
-        pred["p_alive"] = np.nan  # not identified: a column of ones would read as "everyone is still a customer"
+        # not identified: a column of ones would read as "everyone is still a customer"
+        pred[["p_alive", "p_alive_low", "p_alive_high"]] = np.nan
     frame = customer_frame(pred, data, processed_dir)
     return CLVResult(data, ch, dropout, model_cal, gg_cal, full, model, gg, frame, by_freq, track, errors, gini,
-                     deciles)
+                     deciles, comparison, why, clv_draws)
 
 
 def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
@@ -637,9 +716,11 @@ def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
     cur = res.data.currency
     f = res.frame
     d = clv_distribution(f["clv"])
-    out = [f"The {len(f):,} buyers modelled are expected to bring **{fmt_money(d['total'], cur)}** over the next "
-           f"{horizon_days} days (predicted value of today's customers); the top 20% hold {d['top20_share']:.0%} of it "
-           f"and the median buyer is worth {fmt_money(d['median'], cur)}."]
+    lo, hi = res.clv_interval()
+    band = f" (90% interval {fmt_money(lo, cur)} to {fmt_money(hi, cur)})" if np.isfinite(lo) else ""
+    out = [f"The {len(f):,} buyers modelled are expected to bring **{fmt_money(d['total'], cur)}**{band} over the "
+           f"next {horizon_days} days (predicted value of today's customers); the top 20% hold "
+           f"{d['top20_share']:.0%} of it and the median buyer is worth {fmt_money(d['median'], cur)}."]
     risk = at_risk_mask(res)
     if risk.any():
         out.append(f"**{fmt_money(f.loc[risk, 'clv'].sum(), cur)}** of it is predicted value at risk: it sits with "
@@ -661,7 +742,8 @@ def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
 
 def step_metrics(res: CLVResult, horizon_days: int, dataset: str, recovery: pd.DataFrame | None) -> dict:
     f = res.frame
-    m = {"dataset": dataset, "currency": res.data.currency, "model": "BG/NBD" if res.identified else "NBD",
+    m = {"dataset": dataset, "currency": res.data.currency, "model": getattr(res.model, "label_", ""),
+         "model_choice": res.choice, "clv_total_interval": list(res.clv_interval()),
          "dropout_identified": res.identified, "dropout_test": {k: v for k, v in res.dropout.items()
                                                                 if k not in ("bgnbd", "nbd")},
          "calibration_parameters": dict(res.model_cal.params_), "gamma_gamma_calibration": dict(res.gg_cal.params_),
@@ -688,6 +770,9 @@ def clv_by_display(table: pd.DataFrame, currency: str) -> pd.DataFrame:
     return pd.DataFrame({by: table[by], "customers": table["customers"],
                          "predicted CLV per customer": table["mean_clv"].map(lambda v: fmt_money(v, currency)),
                          "predicted CLV in total": table["total_clv"].map(lambda v: fmt_money(v, currency)),
+                         **({"90% interval of the total": [f"{fmt_money(lo, currency)} – {fmt_money(hi, currency)}"
+                                                          for lo, hi in zip(table["total_low"], table["total_high"])]}
+                            if "total_low" in table else {}),
                          "share of predicted CLV": table["clv_share"].map(lambda v: f"{v:.0%}"),
                          "historical value per customer": table["mean_historical"].map(lambda v: fmt_money(v, currency))})
 

@@ -36,6 +36,11 @@ def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: n
         return lo + np.log(-np.expm1(np.minimum(hi - lo, 0.0)))
 
 
+def _lomax_median(r: float, alpha: float, frequency, T) -> np.ndarray:
+    x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+    return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+
+
 class ParetoNBDFitter:
     """Pareto/NBD: purchases at a Gamma(r, alpha)-distributed Poisson rate while alive; lifetimes exponential with
     a Gamma(s, beta)-distributed dropout rate.
@@ -104,6 +109,11 @@ class ParetoNBDFitter:
         else:
             horizon = (1.0 - np.power((beta + T) / (beta + T + t), s - 1.0)) / (s - 1.0)
         return (r + x) * (beta + T) / (alpha + T) * horizon * self.p_alive(frequency, recency, T)
+
+    def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
+        """Median wait from T to the next purchase of a customer who is still alive (rate ~ Gamma(r + x, alpha + T)
+        given the history, so the wait is Lomax-distributed)."""
+        return _lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
 
     def expected_purchases_since_first(self, t) -> np.ndarray:
         """E[X(t)] of a new customer: r beta / (alpha (s - 1)) (1 - (beta / (beta + t))^(s - 1))."""
@@ -267,6 +277,10 @@ class ModifiedBetaGeoFitter:
         first = (a + b + x) / (a - 1) * (1 - hyp * np.power((alpha + T) / (alpha + t + T), r + x))
         return first * self.p_alive(x, t_x, T)
 
+    def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
+        """Median wait from T to the next purchase of a customer who is still alive (see Pareto/NBD)."""
+        return _lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
+
     def expected_purchases_since_first(self, t) -> np.ndarray:
         r, alpha, a, b = self._p()
         t = np.asarray(t, dtype=float)
@@ -334,7 +348,69 @@ def choose_model(table: "pd.DataFrame", dropout_identified: bool) -> tuple[str, 
             return "NBD (no dropout)", ("The data show no sign of customers leaving (the likelihood-ratio test "
                                         "finds no dropout), so the no-dropout NBD model is used: every customer is "
                                         "assumed to stay and P(alive) is not reported.")
-    second = ok.iloc[1] if len(ok) > 1 else None
-    margin = f", {second['bic'] - best['bic']:.0f} BIC points ahead of {second['model']}" if second is not None else ""
-    return str(best["model"]), (f"{best['model']} describes the calibration data best (lowest BIC{margin}); "
-                                "it is used for every prediction on this page.")
+    # Within 2 BIC points the evidence is not worth mentioning (Kass & Raftery 1995): keep the most established
+    # model among those that close.
+    close = ok[ok["bic"] <= best["bic"] + 2]
+    for preferred in PREFERENCE:
+        if preferred in set(close["model"]):
+            chosen = ok.set_index("model").loc[preferred]
+            break
+    others = ok[ok["model"] != chosen.name]
+    runner = others.iloc[0] if len(others) else None
+    if runner is None:
+        return str(chosen.name), f"{chosen.name} is the only model that could be fitted to this data."
+    gap = runner["bic"] - chosen["bic"]
+    why = (f"{gap:.0f} BIC points ahead of {runner['model']}" if gap > 2 else
+           f"within {abs(gap):.1f} BIC points of {runner['model']}, so the more established model is kept")
+    return str(chosen.name), (f"{chosen.name} describes the calibration data best ({why}); it makes every "
+                              "prediction on this page.")
+
+
+PREFERENCE = ["BG/NBD", "Pareto/NBD", "MBG/NBD", "NBD (no dropout)"]
+
+
+# ---------------------------------------------------------------------------
+# Uncertainty per customer: parametric bootstrap from the parameters' covariance
+# ---------------------------------------------------------------------------
+
+
+def parameter_draws(model, n_draws: int = 200, seed: int = 0) -> np.ndarray:
+    """``n_draws`` parameter vectors from the fit's sampling distribution: multivariate normal on the log scale
+    (delta method from the inverse Hessian), so every draw stays positive. Rows follow ``model.names``."""
+    names = list(model.names)
+    theta = np.array([model.params_[n] for n in names], dtype=float)
+    cov = getattr(model.diagnostics_, "covariance", None)
+    if cov is None or not np.all(np.isfinite(cov)):
+        cov = np.diag([model.standard_errors_[n] ** 2 for n in names])
+    cov_log = np.asarray(cov) / np.outer(theta, theta)
+    rng = np.random.default_rng(seed)
+    return np.exp(rng.multivariate_normal(np.log(theta), cov_log, size=n_draws, method="eigh"))
+
+
+def with_params(model, theta: np.ndarray):
+    """A copy of ``model`` with the parameters ``theta`` (same order as ``model.names``)."""
+    import copy
+
+    out = copy.copy(model)
+    out.params_ = dict(zip(model.names, map(float, theta)))
+    return out
+
+
+def prediction_intervals(model, frequency, recency, T, t: float, level: float = 0.90, n_draws: int = 200,
+                         seed: int = 0) -> "pd.DataFrame":
+    """Per-customer intervals (parameter uncertainty) for the expected purchases in the next ``t`` and P(alive):
+    the ``level`` central range over parametric-bootstrap draws."""
+    import pandas as pd
+
+    draws = parameter_draws(model, n_draws, seed)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+    purchases = np.empty((n_draws, len(x)))
+    alive = np.empty((n_draws, len(x)))
+    for i, theta in enumerate(draws):
+        m = with_params(model, theta)
+        purchases[i] = m.conditional_expected_purchases(t, x, t_x, T)
+        alive[i] = m.p_alive(x, t_x, T)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    return pd.DataFrame({"expected_purchases_low": np.quantile(purchases, lo, axis=0),
+                         "expected_purchases_high": np.quantile(purchases, hi, axis=0),
+                         "p_alive_low": np.quantile(alive, lo, axis=0), "p_alive_high": np.quantile(alive, hi, axis=0)})

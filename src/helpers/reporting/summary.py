@@ -323,6 +323,7 @@ def conclusion(values: dict, changes: list[Change], actions: list[Action], metri
         if "net_revenue" in by and by["net_revenue"].diff is not None:
             text += f"; the last quarter changed {change_text(by['net_revenue'], currency)} on the one before"
         out.append(text + ".")
+    band = card_notes(metrics, currency).get("predicted_clv")
     if values.get("active_customers") is not None:
         text = (f"{kpi('active_customers').format(values['active_customers'])} active customers of "
                 f"{kpi('customers').format(values.get('customers'))} customers; "
@@ -330,6 +331,9 @@ def conclusion(values: dict, changes: list[Change], actions: list[Action], metri
         if values.get("revenue_at_risk"):
             text += (f", holding **{kpi('revenue_at_risk').format(values['revenue_at_risk'], currency)}** of predicted "
                      "value")
+        if values.get("predicted_clv") is not None:
+            text += (f"; today's customers are predicted to bring "
+                     f"{kpi('predicted_clv').format(values['predicted_clv'], currency)}" + (f" ({band})" if band else ""))
         out.append(text + ".")
     if values.get("nps") is not None:
         text = f"NPS is {kpi('nps').format(values['nps'])}"
@@ -401,3 +405,12 @@ def trends_sentence(changes: list[Change], currency: str) -> str:
         joined = ", ".join(level)
         text += " " + joined[:1].upper() + joined[1:] + " stayed within noise."
     return text
+
+
+def card_notes(metrics: dict[str, dict], currency: str) -> dict[str, str]:
+    """Lines under some headline cards: the uncertainty of the predicted value (report 04)."""
+    m4 = (metrics.get("04_clv") or {}).get("metrics") or {}
+    band = m4.get("clv_total_interval")
+    if band and all(v is not None and math.isfinite(v) for v in band):
+        return {"predicted_clv": f"90% interval {fmt_money(band[0], currency)} – {fmt_money(band[1], currency)}"}
+    return {}
