@@ -75,7 +75,7 @@ def test_pareto_nbd_predictions_against_direct_integration():
     def mix(alive_only):
         f = lambda lam, mu: (joint(lam, mu, alive_only) * stats.gamma.pdf(lam, r, scale=1 / alpha)  # noqa: E731
                              * stats.gamma.pdf(mu, s, scale=1 / beta))
-        return integrate.dblquad(f, 0, 5, 0, 5, epsabs=1e-13, epsrel=1e-9)[0]
+        return integrate.dblquad(f, 0, 2, 0, 2, epsabs=1e-11, epsrel=1e-6)[0]
 
     assert m.p_alive([x], [t_x], [T])[0] == pytest.approx(mix(True) / mix(False), rel=1e-4)
     ll = M.ParetoNBDFitter.log_likelihood_individual(np.array([r, alpha, s, beta]), np.array([x]), np.array([t_x]),

@@ -572,8 +572,26 @@ def customer_frame(pred: pd.DataFrame, data: CLVData, processed_dir: Path) -> pd
 def top_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``n`` customers with the highest predicted CLV, by pseudonymous id only."""
     cols = ["customer_id", "clv", "historical_value", "p_alive", "expected_purchases", "next_order_date"]
+    cols += [c for c in ["p_buy_within_30d"] if c in frame]
     cols += [c for c in ["persona"] if c in frame]
     return frame.sort_values("clv", ascending=False).head(n)[cols].reset_index(drop=True)
+
+
+def top_display(table: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The top-customers table as a reader reads it: plain headers, money in the reporting currency, chances in %."""
+    out = table.copy()
+    for col in ("clv", "historical_value"):
+        if col in out:
+            out[col] = out[col].map(lambda v: fmt_money(v, currency))
+    for col in ("p_alive", "p_buy_within_30d"):
+        if col in out:
+            out[col] = out[col].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
+    if "expected_purchases" in out:
+        out["expected_purchases"] = out["expected_purchases"].map(lambda v: f"{v:.1f}")
+    return out.rename(columns={"customer_id": "customer", "clv": "predicted CLV", "historical_value": "value to date",
+                               "p_alive": "P(alive)", "expected_purchases": "orders expected (forecast window)",
+                               "next_order_date": "expected next order",
+                               "p_buy_within_30d": "chance of an order within 30 days"})
 
 
 def churn_flags(frame: pd.DataFrame, full_summary: pd.DataFrame, churn_days: int | None, unit_days: float
@@ -655,6 +673,7 @@ class CLVResult:
     comparison: pd.DataFrame | None = None  # the candidate models on the calibration period
     choice: str = ""  # why the model used was chosen
     clv_draws: np.ndarray | None = None  # parametric-bootstrap draws × customers of CLV
+    spend: dict | None = None  # Gamma-Gamma's independence check (clv_models.spend_independence)
 
     def clv_interval(self, mask=None) -> tuple[float, float]:
         """90% interval of the total predicted CLV (of the customers in ``mask``)."""
@@ -701,12 +720,18 @@ def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days
     bands, clv_draws = clv_uncertainty(full, model, gg, data.observation_end, data.unit_days, forecast_days,
                                        horizon_days, annual_discount_rate, profit_margin)
     pred = pred.join(bands)
+    from helpers.analysis.clv_models import p_no_purchase, spend_independence
+
+    # the chance of a next order within 30 days: who needs no reminder, and who does
+    pred["p_buy_within_30d"] = 1.0 - p_no_purchase(model, 30.0 / data.unit_days, full["frequency"], full["recency"],
+                                                   full["T"], draws=1000)
+    spend = spend_independence(full)
     if not dropout["identified"]:
         # not identified: a column of ones would read as "everyone is still a customer"
         pred[["p_alive", "p_alive_low", "p_alive_high"]] = np.nan
     frame = customer_frame(pred, data, processed_dir)
     return CLVResult(data, ch, dropout, model_cal, gg_cal, full, model, gg, frame, by_freq, track, errors, gini,
-                     deciles, comparison, why, clv_draws)
+                     deciles, comparison, why, clv_draws, spend)
 
 
 def conclusion(res: CLVResult, horizon_days: int) -> list[str]:
@@ -744,6 +769,7 @@ def step_metrics(res: CLVResult, horizon_days: int, dataset: str, recovery: pd.D
     f = res.frame
     m = {"dataset": dataset, "currency": res.data.currency, "model": getattr(res.model, "label_", ""),
          "model_choice": res.choice, "clv_total_interval": list(res.clv_interval()),
+         "spend_independence": {k: v for k, v in (res.spend or {}).items() if k != "sentence"},
          "dropout_identified": res.identified, "dropout_test": {k: v for k, v in res.dropout.items()
                                                                 if k not in ("bgnbd", "nbd")},
          "calibration_parameters": dict(res.model_cal.params_), "gamma_gamma_calibration": dict(res.gg_cal.params_),

@@ -57,6 +57,7 @@ class ParetoNBDFitter:
         self.min_repeat_customers = min_repeat_customers
 
     @staticmethod
+    @np.errstate(divide="ignore", invalid="ignore")  # the optimiser may probe the boundary; it gets 1e300 there
     def log_likelihood_individual(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, s, beta = params
         head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
@@ -234,6 +235,7 @@ class ModifiedBetaGeoFitter:
         return np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
 
     @classmethod
+    @np.errstate(divide="ignore", invalid="ignore")  # the optimiser may probe the boundary; it gets 1e300 there
     def log_likelihood_individual(cls, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
                                   ) -> np.ndarray:
         r, alpha, a, b = params
@@ -414,3 +416,71 @@ def prediction_intervals(model, frequency, recency, T, t: float, level: float = 
     return pd.DataFrame({"expected_purchases_low": np.quantile(purchases, lo, axis=0),
                          "expected_purchases_high": np.quantile(purchases, hi, axis=0),
                          "p_alive_low": np.quantile(alive, lo, axis=0), "p_alive_high": np.quantile(alive, hi, axis=0)})
+
+
+# ---------------------------------------------------------------------------
+# Gamma-Gamma's assumption, checked before use
+# ---------------------------------------------------------------------------
+
+INDEPENDENCE_LIMIT = 0.3  # |correlation| above which spend and frequency are treated as related
+
+
+def spend_independence(summary: "pd.DataFrame") -> dict:
+    """Gamma-Gamma assumes a customer's average spend per order is independent of how often they buy. Among
+    repeat customers: Pearson and Spearman correlation of frequency with mean spend, and a sentence on what it
+    means (Fader & Hardie 2013, "The Gamma-Gamma Model of Monetary Value")."""
+    from scipy import stats
+
+    rep = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    if len(rep) < 10:
+        return {"n": len(rep), "pearson": float("nan"), "spearman": float("nan"), "p_value": float("nan"),
+                "holds": None, "sentence": "Too few repeat customers to check whether spend depends on frequency."}
+    pearson = stats.pearsonr(rep["frequency"], rep["monetary_value"])
+    spearman = float(stats.spearmanr(rep["frequency"], rep["monetary_value"]).statistic)
+    holds = abs(pearson.statistic) < INDEPENDENCE_LIMIT and abs(spearman) < INDEPENDENCE_LIMIT
+    verdict = ("weak, so the spend model's assumption holds well enough" if holds else
+               "too strong for the spend model's assumption: frequent buyers' spend per order is systematically "
+               + ("higher" if pearson.statistic > 0 else "lower")
+               + ", so their predicted value is biased; read CLV rankings with care")
+    return {"n": len(rep), "pearson": float(pearson.statistic), "spearman": spearman,
+            "p_value": float(pearson.pvalue), "holds": holds,
+            "sentence": (f"Spend per order and purchase frequency correlate at r = {pearson.statistic:+.2f} "
+                         f"(Spearman {spearman:+.2f}) among {len(rep):,} repeat customers: {verdict}.")}
+
+
+# ---------------------------------------------------------------------------
+# Predictions for a date: buy-again reminders and quiet customers
+# ---------------------------------------------------------------------------
+
+
+def p_no_purchase(model, t: float, frequency, recency, T, draws: int = 4000, seed: int = 0) -> np.ndarray:
+    """P(no purchase in the next ``t`` | history): the chance a customer will *not* have bought again by then,
+    the trigger of a replenishment reminder.
+
+    = 1 − P(alive) + P(alive) · P(no purchase | alive). In BG/NBD, MBG/NBD and NBD a customer only drops out right
+    after a purchase, so P(no purchase | alive) = E[e^(−λ t)] = ((α + T)/(α + T + t))^(r + x) exactly. In
+    Pareto/NBD the customer may also die before buying; that expectation over the posteriors of λ and μ is taken
+    by Monte Carlo (``draws`` per customer, seeded).
+    """
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+    alive = model.p_alive(x, t_x, T)
+    r, alpha = model.params_["r"], model.params_["alpha"]
+    if isinstance(model, ParetoNBDFitter):
+        s, beta = model.params_["s"], model.params_["beta"]
+        rng = np.random.default_rng(seed)
+        quiet = np.empty_like(x)
+        for i in range(len(x)):
+            lam = rng.gamma(r + x[i], 1.0 / (alpha + T[i]), draws)
+            mu = rng.gamma(s, 1.0 / (beta + T[i]), draws)
+            both = lam + mu
+            quiet[i] = np.mean((mu + lam * np.exp(-both * t)) / both)
+    else:
+        quiet = np.power((alpha + T) / (alpha + T + t), r + x)
+    return 1.0 - alive + alive * quiet
+
+
+def p_alive_if_quiet(model, t: float, frequency, recency, T) -> np.ndarray:
+    """P(still a customer at T + ``t`` | history and no purchase until then): how fast a quiet customer's
+    P(alive) decays (the same formula with the observation period extended)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+    return model.p_alive(x, t_x, T + t)
