@@ -148,6 +148,11 @@ RETURN_REASONS = ["Größe passt nicht", "Artikel beschädigt", "Gefällt nicht"
 FX_EUR_PER_CHF = 1.04  # roughly, with a small monthly drift added below
 
 
+# Bumped whenever the generator writes different data for the same settings, so older sample files are rebuilt
+# instead of being reused silently (2: feedback also in German).
+GENERATOR_VERSION = 2
+
+
 @dataclass
 class GenerationSummary:
     """What one call of :func:`generate` wrote."""
@@ -274,7 +279,8 @@ def generate(
                  seed, n_customers, start, end)
     summary = GenerationSummary(str(raw_dir), str(truth_dir), seed, n_customers, start, end, counts)
     files = sorted(p.name for p in raw_dir.iterdir() if p.is_file())
-    (truth_dir / "generation.json").write_text(json.dumps({**asdict(summary), "files": files}, indent=2,
+    (truth_dir / "generation.json").write_text(json.dumps({**asdict(summary), "files": files,
+                                                          "generator_version": GENERATOR_VERSION}, indent=2,
                                                           sort_keys=True) + "\n")
     return summary
 
@@ -285,10 +291,11 @@ def ensure_sample(raw_dir: str | Path, truth_dir: str | Path, n_customers: int =
     stamp = Path(truth_dir) / "generation.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
-        same = (old.get("n_customers"), old.get("seed"), old.get("start"), old.get("end")) == (
-            n_customers, seed, start, end) and Path(old.get("raw_dir", "")) == Path(raw_dir)
+        same = (old.get("n_customers"), old.get("seed"), old.get("start"), old.get("end"),
+                old.get("generator_version")) == (n_customers, seed, start, end, GENERATOR_VERSION) \
+            and Path(old.get("raw_dir", "")) == Path(raw_dir)
         if same and all((Path(raw_dir) / f).exists() for f in old.get("files", [])):
-            return GenerationSummary(**{k: v for k, v in old.items() if k != "files"})
+            return GenerationSummary(**{k: v for k, v in old.items() if k not in ("files", "generator_version")})
     return generate(raw_dir, truth_dir, n_customers, seed, start, end)
 
 
