@@ -337,8 +337,11 @@ def conclusion(values: dict, changes: list[Change], actions: list[Action], metri
         out.append(text + ".")
     if values.get("nps") is not None:
         text = f"NPS is {kpi('nps').format(values['nps'])}"
-        if "nps" in by and by["nps"].diff is not None:
-            text += f" ({change_text(by['nps'])} on the previous quarter, n = {by['nps'].n_last:,})"
+        c = by.get("nps")
+        if c is not None and c.diff is not None:
+            noise = {True: ", beyond noise", False: ", within noise"}.get(c.significant, "")
+            text += (f"; last quarter {abs(c.diff):.0f} points {'above' if c.diff >= 0 else 'below'} the one before"
+                     f"{noise} (n = {c.n_last:,})")
         out.append(text + ".")
     if actions:
         a = actions[0]
