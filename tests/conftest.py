@@ -120,3 +120,14 @@ def secret_sentinels() -> dict[str, str]:
 def pipeline():
     """Steps 01 and 02 as a function: ``pipeline(layout, catalog_path, window, db_url, source_dir, strict)``."""
     return build
+
+
+@pytest.fixture(scope="session")
+def cdnow_summary() -> pd.DataFrame:
+    """The CDNOW sample (shipped in data/raw/cdnow) as the papers' calibration summary: weeks, to 1997-09-30."""
+    from helpers.analysis.clv import rfm_summary
+
+    raw = pd.read_csv(PROJECT_ROOT / "data" / "raw" / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["master_id", "id", "date", "cds", "dollars"], dtype={"date": str})
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    return rfm_summary(raw, "id", "date", "dollars", pd.Timestamp("1997-09-30"), unit="W")

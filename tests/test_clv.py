@@ -11,14 +11,6 @@ from helpers.analysis.clv import BetaGeoFitter, GammaGammaFitter, TooFewRepeatCu
 CDNOW = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "raw" / "cdnow" / "CDNOW_sample.txt"
 
 
-@pytest.fixture(scope="module")
-def cdnow_summary():
-    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "id", "date", "cds", "dollars"],
-                      dtype={"date": str})
-    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
-    return rfm_summary(raw, "id", "date", "dollars", pd.Timestamp("1997-09-30"), unit="W")
-
-
 def test_cdnow_summary_matches_the_papers(cdnow_summary):
     s = cdnow_summary
     assert len(s) == 2357 and (s["frequency"] > 0).sum() == 946 and s["frequency"].sum() == 2457

@@ -10,21 +10,11 @@ import pandas as pd
 import pytest
 
 from helpers.analysis import clv_models as M
-from helpers.analysis.clv import rfm_summary
-
-CDNOW = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "raw" / "cdnow" / "CDNOW_sample.txt"
 
 
-@pytest.fixture(scope="module")
-def cdnow():
-    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "id", "date", "cds", "dollars"],
-                      dtype={"date": str})
-    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
-    return rfm_summary(raw, "id", "date", "dollars", pd.Timestamp("1997-09-30"), unit="W")
 
-
-def test_pareto_nbd_reproduces_fader_hardie_lee_2005_matlab_note(cdnow):
-    m = M.ParetoNBDFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+def test_pareto_nbd_reproduces_fader_hardie_lee_2005_matlab_note(cdnow_summary):
+    m = M.ParetoNBDFitter().fit(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
     published = {"r": 0.5533, "alpha": 10.5776, "s": 0.6061, "beta": 11.6650}
     for name, value in published.items():
         assert m.params_[name] == pytest.approx(value, rel=1e-3), name
@@ -32,10 +22,10 @@ def test_pareto_nbd_reproduces_fader_hardie_lee_2005_matlab_note(cdnow):
     assert m.diagnostics_.converged and all(np.isfinite(list(m.standard_errors_.values())))
 
 
-def test_mbg_nbd_matches_lifetimes_modified_beta_geo_fitter(cdnow):
+def test_mbg_nbd_matches_lifetimes_modified_beta_geo_fitter(cdnow_summary):
     """lifetimes 0.11.3's ModifiedBetaGeoFitter on the same CDNOW summary (run once, outside the test suite):
     r 0.524838, alpha 6.182988, a 0.891356, b 1.614000."""
-    m = M.ModifiedBetaGeoFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    m = M.ModifiedBetaGeoFitter().fit(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
     for name, value in {"r": 0.524838, "alpha": 6.182988, "a": 0.891356, "b": 1.614000}.items():
         assert m.params_[name] == pytest.approx(value, rel=1e-3), name
 

@@ -248,6 +248,14 @@ def _distinct(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
     return u, np.bincount(idx, weights=weights, minlength=u.size)
 
 
+def lomax_median(r: float, alpha: float, frequency, T) -> np.ndarray:
+    """Median wait from T to the next purchase of a customer who is still active, in every model whose purchases
+    are Poisson with a Gamma(r, alpha) rate: given the history the rate is Gamma(r + x, alpha + T), so the wait is
+    Lomax-distributed and P(no purchase within s) = ((alpha + T) / (alpha + T + s))^(r + x)."""
+    x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+    return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+
+
 class BetaGeoFitter:
     """BG/NBD model of repeat purchasing and dropout.
 
@@ -328,9 +336,7 @@ class BetaGeoFitter:
         Given activity, the purchase rate's posterior is Gamma(r + x, alpha + T), so the waiting time is
         Lomax-distributed: P(no purchase within s) = ((alpha + T) / (alpha + T + s))^(r + x).
         """
-        r, alpha = self.params_["r"], self.params_["alpha"]
-        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
-        return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+        return lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
         """Probability that each customer is still active at T."""
@@ -394,9 +400,7 @@ class NBDFitter:
         return self.params_["r"] / self.params_["alpha"] * np.asarray(t, dtype=float)
 
     def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
-        r, alpha = self.params_["r"], self.params_["alpha"]
-        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
-        return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+        return lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
         return np.ones(len(np.atleast_1d(frequency)))

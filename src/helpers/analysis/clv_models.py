@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, hyp2f1
 
-from helpers.analysis.clv import TooFewRepeatCustomersError, _fit
+from helpers.analysis.clv import TooFewRepeatCustomersError, _fit, lomax_median
 
 
 def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
@@ -36,9 +36,33 @@ def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: n
         return lo + np.log(-np.expm1(np.minimum(hi - lo, 0.0)))
 
 
-def _lomax_median(r: float, alpha: float, frequency, T) -> np.ndarray:
-    x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
-    return (alpha + T) * (np.power(2.0, 1.0 / (r + x)) - 1.0)
+def _continuous_inputs(model, frequency, recency, T, weights):
+    """Arrays (x, t_x, T, w) after the checks every continuous-time model makes."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    if np.any(x < 0) or np.any(t_x > T + 1e-9) or np.any(t_x < 0):
+        raise ValueError("expected frequency >= 0 and 0 <= recency <= T for every customer")
+    n_repeat = int(w[x > 0].sum())
+    if n_repeat < model.min_repeat_customers:
+        raise TooFewRepeatCustomersError(f"{model.label} needs at least {model.min_repeat_customers} customers with a "
+                                         f"repeat purchase; got {n_repeat}")
+    return x, t_x, T, w
+
+
+def _fit_grouped(model, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, x0: np.ndarray):
+    """Maximum likelihood for ``model`` where identical (a, b, c) rows share one likelihood term; sets
+    ``params_``, ``standard_errors_``, ``log_likelihood_``, ``diagnostics_`` and ``n_customers_``."""
+    keys, inverse = np.unique(np.column_stack([a, b, c]), axis=0, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=w)
+    ua, ub, uc = keys.T
+
+    def neg_ll(log_p: np.ndarray) -> float:
+        value = -float(np.dot(counts, model.log_likelihood_individual(np.exp(log_p), ua, ub, uc)))
+        return value if np.isfinite(value) else 1e300
+
+    model.params_, model.standard_errors_, model.log_likelihood_, model.diagnostics_ = _fit(neg_ll, x0, model.names)
+    model.n_customers_ = int(w.sum())
+    return model
 
 
 class ParetoNBDFitter:
@@ -52,6 +76,7 @@ class ParetoNBDFitter:
     """
 
     names = ["r", "alpha", "s", "beta"]
+    label = "Pareto/NBD"
 
     def __init__(self, min_repeat_customers: int = 2) -> None:
         self.min_repeat_customers = min_repeat_customers
@@ -66,29 +91,9 @@ class ParetoNBDFitter:
         return head + np.logaddexp(stays, leaves)
 
     def fit(self, frequency, recency, T, weights=None) -> "ParetoNBDFitter":
-        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        if np.any(x < 0) or np.any(t_x > T + 1e-9) or np.any(t_x < 0):
-            raise ValueError("expected frequency >= 0 and 0 <= recency <= T for every customer")
-        n_repeat = int(w[x > 0].sum())
-        if n_repeat < self.min_repeat_customers:
-            raise TooFewRepeatCustomersError(
-                f"Pareto/NBD needs at least {self.min_repeat_customers} customers with a repeat purchase; "
-                f"got {n_repeat}")
-        # identical (x, t_x, T) rows share one likelihood term
-        keys, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=w)
-        ux, utx, uT = keys.T
-
-        def neg_ll(log_p: np.ndarray) -> float:
-            ll = self.log_likelihood_individual(np.exp(log_p), ux, utx, uT)
-            value = -float(np.dot(counts, ll))
-            return value if np.isfinite(value) else 1e300
-
-        x0 = np.log([0.5, max(float(np.average(T, weights=w)), 1e-3) / 4, 0.5, max(float(np.average(T, weights=w)), 1e-3)])
-        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(neg_ll, x0, self.names)
-        self.n_customers_ = int(w.sum())
-        return self
+        x, t_x, T, w = _continuous_inputs(self, frequency, recency, T, weights)
+        scale = max(float(np.average(T, weights=w)), 1e-3)
+        return _fit_grouped(self, x, t_x, T, w, np.log([0.5, scale / 4, 0.5, scale]))
 
     def _p(self):
         return (self.params_[n] for n in self.names)
@@ -114,7 +119,7 @@ class ParetoNBDFitter:
     def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
         """Median wait from T to the next purchase of a customer who is still alive (rate ~ Gamma(r + x, alpha + T)
         given the history, so the wait is Lomax-distributed)."""
-        return _lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
+        return lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
 
     def expected_purchases_since_first(self, t) -> np.ndarray:
         """E[X(t)] of a new customer: r beta / (alpha (s - 1)) (1 - (beta / (beta + t))^(s - 1))."""
@@ -165,18 +170,7 @@ class BetaGeoBetaBinomFitter:
             raise ValueError("expected 0 <= frequency <= recency <= n_periods for every customer")
         if int(w[x > 0].sum()) < self.min_repeat_customers:
             raise TooFewRepeatCustomersError("BG/BB needs customers with at least one transaction")
-        keys, inverse = np.unique(np.column_stack([x, t_x, n]), axis=0, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=w)
-        ux, utx, un = keys.T
-
-        def neg_ll(log_p: np.ndarray) -> float:
-            value = -float(np.dot(counts, self.log_likelihood_individual(np.exp(log_p), ux, utx, un)))
-            return value if np.isfinite(value) else 1e300
-
-        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(
-            neg_ll, np.zeros(4), self.names)
-        self.n_customers_ = int(w.sum())
-        return self
+        return _fit_grouped(self, x, t_x, n, w, np.zeros(4))
 
     def _p(self):
         return (self.params_[n] for n in self.names)
@@ -225,6 +219,7 @@ class ModifiedBetaGeoFitter:
     """
 
     names = ["r", "alpha", "a", "b"]
+    label = "MBG/NBD"
 
     def __init__(self, min_repeat_customers: int = 2) -> None:
         self.min_repeat_customers = min_repeat_customers
@@ -245,25 +240,8 @@ class ModifiedBetaGeoFitter:
         return a1 + a2 + a3 + np.logaddexp(cls._log_odds_dead(params, x, t_x, T), 0.0)
 
     def fit(self, frequency, recency, T, weights=None) -> "ModifiedBetaGeoFitter":
-        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        if np.any(x < 0) or np.any(t_x > T + 1e-9) or np.any(t_x < 0):
-            raise ValueError("expected frequency >= 0 and 0 <= recency <= T for every customer")
-        if int(w[x > 0].sum()) < self.min_repeat_customers:
-            raise TooFewRepeatCustomersError(
-                f"MBG/NBD needs at least {self.min_repeat_customers} customers with a repeat purchase")
-        keys, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=w)
-        ux, utx, uT = keys.T
-
-        def neg_ll(log_p: np.ndarray) -> float:
-            value = -float(np.dot(counts, self.log_likelihood_individual(np.exp(log_p), ux, utx, uT)))
-            return value if np.isfinite(value) else 1e300
-
-        x0 = np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0])
-        self.params_, self.standard_errors_, self.log_likelihood_, self.diagnostics_ = _fit(neg_ll, x0, self.names)
-        self.n_customers_ = int(w.sum())
-        return self
+        x, t_x, T, w = _continuous_inputs(self, frequency, recency, T, weights)
+        return _fit_grouped(self, x, t_x, T, w, np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0]))
 
     def _p(self):
         return np.array([self.params_[n] for n in self.names])
@@ -281,7 +259,7 @@ class ModifiedBetaGeoFitter:
 
     def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
         """Median wait from T to the next purchase of a customer who is still alive (see Pareto/NBD)."""
-        return _lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
+        return lomax_median(self.params_["r"], self.params_["alpha"], frequency, T)
 
     def expected_purchases_since_first(self, t) -> np.ndarray:
         r, alpha, a, b = self._p()
