@@ -108,6 +108,49 @@ def test_analytic_gradient_and_hessian_match_finite_differences():
     assert np.allclose(H, num_H, rtol=1e-4, atol=1e-2)
 
 
+def test_gamma_gamma_analytic_gradient_matches_finite_differences():
+    from helpers.analysis.clv import _GammaGammaObjective
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 30, 4_000).astype(float)
+    m = rng.gamma(4.0, 10.0, 4_000)
+    obj = _GammaGammaObjective(x, m)
+    p = np.log([5.0, 3.0, 12.0])
+    f, g = obj.neg_ll_and_grad(p)
+    # the objective is the sum of the textbook per-customer likelihood...
+    assert f == pytest.approx(-GammaGammaFitter.log_likelihood_individual(np.exp(p), x, m).sum(), rel=1e-12)
+    eps = 1e-6
+    num_g = np.array([(obj.neg_ll(p + np.eye(3)[i] * eps) - obj.neg_ll(p - np.eye(3)[i] * eps)) / (2 * eps)
+                      for i in range(3)])
+    # ...and its gradient and Hessian are that sum's derivatives
+    assert np.allclose(g, num_g, rtol=1e-6, atol=1e-4)
+    _, _, H = obj.neg_ll_grad_hess(p)
+    num_H = np.array([(obj.neg_ll_and_grad(p + np.eye(3)[i] * eps)[1] - obj.neg_ll_and_grad(p - np.eye(3)[i] * eps)[1])
+                      / (2 * eps) for i in range(3)])
+    assert np.allclose(H, num_H, rtol=1e-5, atol=1e-2)
+
+
+def test_gamma_gamma_newton_path_on_large_data_agrees_with_the_quasi_newton_path():
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 20, 240_000).astype(float)
+    nu = rng.gamma(4.0, 1 / 15.0, x.size)
+    m = rng.gamma(6.0 * x, 1 / nu) / x
+    big = GammaGammaFitter().fit(x, m)  # > 200,000 customers: subsample warm start + Newton
+    assert big.diagnostics_.message.startswith("Newton")
+    small = GammaGammaFitter().fit(np.r_[x, [1.0]][:200_000], np.r_[m, [1.0]][:200_000])
+    for name, true in {"p": 6.0, "q": 4.0, "v": 15.0}.items():
+        assert abs(big.params_[name] - true) < 4 * big.standard_errors_[name], name  # planted truth
+        assert big.params_[name] == pytest.approx(small.params_[name], rel=0.05), name
+    # standard errors from the analytic Hessian equal those of the quasi-Newton path's numerical Hessian
+    from helpers.analysis.clv import _GammaGammaObjective, _fit
+
+    obj = _GammaGammaObjective(x, m)
+    ref = _fit(obj.neg_ll, np.log(list(big.params_.values())), GammaGammaFitter.names, jac=obj.neg_ll_and_grad)
+    for name in GammaGammaFitter.names:
+        assert big.standard_errors_[name] == pytest.approx(ref[1][name], rel=1e-3), name
+        assert big.params_[name] == pytest.approx(ref[0][name], rel=1e-5), name
+
+
 # ---------------------------------------------------------------------------
 # Analysis around the models (helpers.clv_analysis)
 # ---------------------------------------------------------------------------

@@ -68,3 +68,41 @@ def test_spend_independence_flags_planted_dependence():
     ok, bad = M.spend_independence(independent), M.spend_independence(dependent)
     assert ok["holds"] and abs(ok["pearson"]) < 0.1 and "holds" in ok["sentence"]
     assert not bad["holds"] and bad["pearson"] > 0.5 and "higher" in bad["sentence"]
+
+
+def test_p_alive_history_steps_up_at_each_order_and_decays_between():
+    from helpers.analysis.clv import BetaGeoFitter, simulate_bgnbd
+    from helpers.analysis.clv_models import p_alive_history
+
+    data = simulate_bgnbd(20_000, 1.2, 50.0, 0.7, 4.0, seed=9)
+    bg = BetaGeoFitter().fit(data["frequency"], data["recency"], data["T"])
+    orders = np.array([0.0, 20.0, 45.0, 60.0])
+    hist = p_alive_history(bg, orders, until=300.0)
+    # at each grid point it equals the model's P(alive) for the history up to then (by hand for one point)
+    row = hist.loc[(hist["time"] - 150.0).abs().idxmin()]
+    assert row["p_alive"] == pytest.approx(float(bg.p_alive([3], [60.0], [row["time"]])[0]), rel=1e-12)
+    before_first_repeat = hist[hist["time"] < 20.0]
+    assert np.allclose(before_first_repeat["p_alive"], 1.0)  # BG/NBD: no dropout before a repeat purchase
+    quiet = hist[hist["time"] >= 60.0]
+    assert np.all(np.diff(quiet["p_alive"]) <= 1e-12) and quiet["p_alive"].iloc[-1] < 0.5
+    # an order lifts P(alive) (BG/NBD customers may leave right after an order, so not to 1)
+    series = hist.set_index("time")["p_alive"]
+    just_before = series[series.index < 60.0].iloc[-1]
+    assert series.loc[60.0] > just_before + 0.05
+
+
+def test_frequency_recency_matrix_orders_customers_as_the_model_does():
+    from helpers.analysis.clv_models import frequency_recency_matrix
+
+    pareto = M.ParetoNBDFitter()
+    pareto.params_ = {"r": 0.7, "alpha": 30.0, "s": 0.8, "beta": 200.0}
+    T = 300.0
+    expected = frequency_recency_matrix(pareto, T, t=90.0, max_frequency=10)
+    alive = frequency_recency_matrix(pareto, T, None, max_frequency=10)
+    assert expected.shape == (11, 41) and expected.index.name == "frequency"
+    # the cell equals the model's own prediction
+    assert expected.loc[4].iloc[20] == pytest.approx(
+        float(pareto.conditional_expected_purchases(90.0, [4], [expected.columns[20]], [T])[0]), rel=1e-12)
+    # more recent -> likelier alive; for a recent buyer more orders -> more expected orders
+    assert np.all(np.diff(alive.loc[5].to_numpy()) >= -1e-12)
+    assert np.all(np.diff(expected.iloc[:, -1].to_numpy()) > 0)

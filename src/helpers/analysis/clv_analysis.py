@@ -148,14 +148,127 @@ def parameter_table(bg: BetaGeoFitter, gg: GammaGammaFitter, published: dict | N
 
 def holdout_by_frequency(ch: pd.DataFrame, bg: BetaGeoFitter, cap: int = 7) -> pd.DataFrame:
     """Mean actual vs predicted holdout purchases by calibration frequency (the paper's Figure 4)."""
-    pred = bg.conditional_expected_purchases(ch["duration_holdout"].iloc[0], ch["frequency"], ch["recency"],
-                                             ch["T"])
-    bucket = ch["frequency"].clip(upper=cap).astype(int)
-    t = pd.DataFrame({"bucket": bucket, "actual": ch["frequency_holdout"], "predicted": pred})
-    out = t.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"),
-                                  predicted=("predicted", "mean")).reset_index()
-    out["label"] = [f"{b}+" if b == cap else str(b) for b in out["bucket"]]
-    return out[["label", "customers", "actual", "predicted"]].rename(columns={"label": "calibration_repeats"})
+    out = holdout_by_frequency_models(ch, {"predicted": bg}, cap)
+    return out[["calibration_repeats", "customers", "actual", "predicted"]]
+
+
+def holdout_by_frequency_models(ch: pd.DataFrame, models: dict, cap: int = 7) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency: actual, and one column per fitted model (``models``: name →
+    fitted model), so each candidate is judged where it errs, not only in total."""
+    duration = ch["duration_holdout"].iloc[0]
+    t = pd.DataFrame({"bucket": ch["frequency"].clip(upper=cap).astype(int).to_numpy(),
+                      "actual": ch["frequency_holdout"].to_numpy()})
+    for name, model in models.items():
+        t[name] = np.asarray(model.conditional_expected_purchases(duration, ch["frequency"], ch["recency"], ch["T"]))
+    g = t.groupby("bucket")
+    out = g[["actual", *models]].mean()
+    out.insert(0, "customers", g.size())
+    out.insert(0, "calibration_repeats", [f"{b}+" if b == cap else str(b) for b in out.index])
+    return out.reset_index(drop=True)
+
+
+def holdout_by_frequency_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-model table as a reader reads it, with each model's customer-weighted mean absolute error per
+    group as the last row."""
+    models = [c for c in table.columns if c not in ("calibration_repeats", "customers", "actual")]
+    w = table["customers"] / table["customers"].sum()
+    error = {m: float((w * (table[m] - table["actual"]).abs()).sum()) for m in models}
+    out = table.copy()
+    out.loc[len(out)] = {"calibration_repeats": "weighted mean |error|", "customers": table["customers"].sum(),
+                         "actual": np.nan, **error}
+    return out.rename(columns={"calibration_repeats": "repeat purchases (calibration)",
+                               "actual": "actual (holdout mean)"})
+
+
+def p_alive_story(res: "CLVResult", future_days: int = 180) -> tuple[pd.DataFrame, str, pd.Timestamp] | None:
+    """P(alive) history of one pseudonymised customer: the most valuable customer to date among those the model
+    now thinks probably gone (or, if none, the most valuable one), from the first purchase to ``future_days``
+    after the window. Returns (history with dates, pseudonymous id, first purchase date), or None without dropout."""
+    from helpers.analysis.clv_models import p_alive_history
+
+    if not res.identified:
+        return None
+    f = res.frame.dropna(subset=["p_alive"])
+    f = f[res.full["frequency"].reindex(f.index) >= 2]
+    if f.empty:
+        return None
+    lapsed = f[f["p_alive"] < 0.5]
+    key = (lapsed if len(lapsed) else f)["historical_value"].idxmax()
+    tx = res.data.transactions
+    days = tx.loc[tx["customer"] == key, "date"].dt.normalize().drop_duplicates().sort_values()
+    first = days.iloc[0]
+    unit = res.data.unit_days
+    times = (days - first).dt.days.to_numpy() / unit
+    until = ((res.data.observation_end.normalize() - first).days + future_days) / unit
+    hist = p_alive_history(res.model, times, until)
+    hist["date"] = first + pd.to_timedelta(hist["time"] * unit, unit="D")
+    hist.attrs["purchases"] = days.tolist()
+    return hist, str(res.frame.loc[key, "customer_id"]), first
+
+
+def plot_p_alive_history(hist: pd.DataFrame, customer: str, today: pd.Timestamp):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    past = hist["date"] <= today
+    ax.plot(hist.loc[past, "date"], hist.loc[past, "p_alive"], color=PALETTE[0], label="P(alive), known history")
+    ax.plot(hist.loc[~past, "date"], hist.loc[~past, "p_alive"], color=PALETTE[0], ls="--",
+            label="if no further order")
+    for i, day in enumerate(hist.attrs.get("purchases", [])):
+        ax.axvline(day, color=PALETTE[1], lw=0.8, alpha=0.8, label="order" if i == 0 else None)
+    ax.axvline(today, color="0.3", lw=1, ls=":", label="end of data")
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.legend(loc="lower left", fontsize=9)
+    label(ax, f"P(alive) over time for customer {customer}", "Date", "P(alive) (%)")
+    return fig
+
+
+def p_alive_history_caption(hist: pd.DataFrame, today: pd.Timestamp) -> str:
+    now = float(hist.loc[hist["date"] <= today, "p_alive"].iloc[-1])
+    later = float(hist["p_alive"].iloc[-1])
+    return (f"Each order lifts this customer's P(alive) back up and every quiet week lowers it; today it is "
+            f"{now:.0%}, and without another order it falls to {later:.0%} by {hist['date'].iloc[-1]:%d %b %Y}.")
+
+
+def plot_frequency_recency(matrix: pd.DataFrame, title: str, cbar: str, unit_name: str, percent: bool):
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import SEQUENTIAL, label
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    im = ax.imshow(matrix.to_numpy(), origin="lower", aspect="auto", cmap=SEQUENTIAL,
+                   extent=[matrix.columns[0], matrix.columns[-1], -0.5, matrix.index[-1] + 0.5])
+    bar = fig.colorbar(im, ax=ax)
+    bar.set_label(cbar)
+    if percent:
+        bar.formatter = plt.FuncFormatter(lambda v, _: f"{v:.0%}")
+        bar.update_ticks()
+    label(ax, title, f"Recency: time from first to last purchase ({unit_name})", "Repeat purchases (frequency)")
+    return fig
+
+
+def frequency_recency_matrices(res: "CLVResult", forecast_days: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Expected purchases in the forecast window and (with dropout) P(alive) over the frequency/recency grid of a
+    customer observed for the longest T in the data."""
+    from helpers.analysis.clv_models import frequency_recency_matrix
+
+    T = float(res.full["T"].max())
+    expected = frequency_recency_matrix(res.model, T, forecast_days / res.data.unit_days)
+    alive = frequency_recency_matrix(res.model, T, None, max_frequency=expected.index[-1]) if res.identified else None
+    return expected, alive
+
+
+def frequency_recency_caption(expected: pd.DataFrame, alive: pd.DataFrame | None) -> str:
+    top = expected.iloc[-1, -1]
+    text = (f"Customers who bought often and recently (top right) are expected to buy most — up to {top:.1f} orders "
+            "in the forecast window")
+    if alive is not None:
+        text += ("; frequent buyers who then went quiet (top left) are the ones the model thinks most likely gone, "
+                 f"with P(alive) down to {alive.iloc[-1, 0]:.0%}")
+    return text + "."
 
 
 def cumulative_tracking(data: CLVData, ch: pd.DataFrame, bg: BetaGeoFitter, points: int = 80) -> pd.DataFrame:
@@ -674,6 +787,7 @@ class CLVResult:
     choice: str = ""  # why the model used was chosen
     clv_draws: np.ndarray | None = None  # parametric-bootstrap draws × customers of CLV
     spend: dict | None = None  # Gamma-Gamma's independence check (clv_models.spend_independence)
+    by_freq_models: pd.DataFrame | None = None  # holdout by calibration frequency, one column per candidate
 
     def clv_interval(self, mask=None) -> tuple[float, float]:
         """90% interval of the total predicted CLV (of the customers in ``mask``)."""
@@ -708,6 +822,7 @@ def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days
     model_cal, gg_cal = fit_models(ch, dropout["identified"], chosen)
     model, gg = fit_models(full, dropout["identified"], chosen)
     by_freq = holdout_by_frequency(ch, model_cal)
+    by_freq_models = holdout_by_frequency_models(ch, comparison.attrs.get("fitted", {}))
     track = cumulative_tracking(data, ch, model_cal)
     errors = tracking_errors(track, data.calibration_end)
     duration = ch["duration_holdout"].iloc[0]
@@ -731,7 +846,7 @@ def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days
         pred[["p_alive", "p_alive_low", "p_alive_high"]] = np.nan
     frame = customer_frame(pred, data, processed_dir)
     return CLVResult(data, ch, dropout, model_cal, gg_cal, full, model, gg, frame, by_freq, track, errors, gini,
-                     deciles, comparison, why, clv_draws, spend)
+                     deciles, comparison, why, clv_draws, spend, by_freq_models)
 
 
 def conclusion(res: CLVResult, horizon_days: int) -> list[str]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, hyp2f1
 
-from helpers.analysis.clv import TooFewRepeatCustomersError, _fit, lomax_median
+from helpers.analysis.clv import TooFewRepeatCustomersError, _fit, _fit_bgnbd_family, lomax_median
 
 
-def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-            ) -> np.ndarray:
-    """log of A0 in Fader, Hardie & Lee (2005), eq. (2)–(3), for every customer."""
+def _log_a0_term(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """One of the two terms of A0 in Fader, Hardie & Lee (2005), eq. (2)–(3), in logs, at time ``t``."""
     a = r + s + x
     if alpha >= beta:
         # 2F1(a, s + 1; a + 1; z) = (1 - z)^(-s) 2F1(1, r + x; a + 1; z),  z = (alpha - beta) / (alpha + t)
@@ -25,13 +24,14 @@ def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: n
     else:
         # 2F1(a, r + x; a + 1; z) = (1 - z)^(1 - r - x) 2F1(1, s + 1; a + 1; z),  z = (beta - alpha) / (beta + t)
         base, second, power = beta, s + 1.0, 1.0 - r - x
-    diff = abs(alpha - beta)
+    z = abs(alpha - beta) / (base + t)
+    return power * np.log1p(-z) + np.log(hyp2f1(1.0, second, a + 1.0, z)) - a * np.log(base + t)
 
-    def log_term(t: np.ndarray) -> np.ndarray:
-        z = diff / (base + t)
-        return power * np.log1p(-z) + np.log(hyp2f1(1.0, second, a + 1.0, z)) - a * np.log(base + t)
 
-    lo, hi = log_term(t_x), log_term(T)  # lo >= hi because t_x <= T
+def _log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+            ) -> np.ndarray:
+    """log of A0 in Fader, Hardie & Lee (2005), eq. (2)–(3), for every customer."""
+    lo, hi = _log_a0_term(r, alpha, s, beta, x, t_x), _log_a0_term(r, alpha, s, beta, x, T)  # lo >= hi
     with np.errstate(divide="ignore"):
         return lo + np.log(-np.expm1(np.minimum(hi - lo, 0.0)))
 
@@ -49,18 +49,49 @@ def _continuous_inputs(model, frequency, recency, T, weights):
     return x, t_x, T, w
 
 
-def _fit_grouped(model, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, x0: np.ndarray):
-    """Maximum likelihood for ``model`` where identical (a, b, c) rows share one likelihood term; sets
-    ``params_``, ``standard_errors_``, ``log_likelihood_``, ``diagnostics_`` and ``n_customers_``."""
-    keys, inverse = np.unique(np.column_stack([a, b, c]), axis=0, return_inverse=True)
+def _group_rows(a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray):
+    """Distinct (a, b, c) rows with summed weights, via one int64 key (much faster than ``np.unique(axis=0)``)."""
+    codes, sizes, uniques = [], [], []
+    for col in (a, b, c):
+        u, inv = np.unique(col, return_inverse=True)
+        codes.append(inv.ravel().astype(np.int64))
+        sizes.append(u.size)
+        uniques.append(u)
+    key = (codes[0] * sizes[1] + codes[1]) * sizes[2] + codes[2]
+    ukey, inverse = np.unique(key, return_inverse=True)
     counts = np.bincount(inverse.ravel(), weights=w)
-    ua, ub, uc = keys.T
+    ic = ukey % sizes[2]
+    ib = (ukey // sizes[2]) % sizes[1]
+    ia = ukey // (sizes[2] * sizes[1])
+    return uniques[0][ia], uniques[1][ib], uniques[2][ic], counts
+
+
+def _grouped_objective(model, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray):
+    """The negative log-likelihood in log-parameters over the distinct rows of (a, b, c)."""
+    ua, ub, uc, counts = _group_rows(a, b, c, w)
+    loglik = (model.grouped_loglik(ua, ub, uc) if hasattr(model, "grouped_loglik")
+              else lambda theta: model.log_likelihood_individual(theta, ua, ub, uc))
 
     def neg_ll(log_p: np.ndarray) -> float:
-        value = -float(np.dot(counts, model.log_likelihood_individual(np.exp(log_p), ua, ub, uc)))
+        value = -float(np.dot(counts, loglik(np.exp(log_p))))
         return value if np.isfinite(value) else 1e300
 
-    model.params_, model.standard_errors_, model.log_likelihood_, model.diagnostics_ = _fit(neg_ll, x0, model.names)
+    return neg_ll
+
+
+def _fit_grouped(model, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, x0: np.ndarray):
+    """Maximum likelihood for ``model`` where identical (a, b, c) rows share one likelihood term; sets
+    ``params_``, ``standard_errors_``, ``log_likelihood_``, ``diagnostics_`` and ``n_customers_``.
+
+    On large data the search starts from a fit on every 20th customer, so the passes over everyone are few.
+    """
+    from scipy.optimize import minimize
+
+    if len(a) > 200_000:
+        sub = slice(None, None, 20)
+        x0 = minimize(_grouped_objective(model, a[sub], b[sub], c[sub], w[sub]), x0, method="L-BFGS-B").x
+    model.params_, model.standard_errors_, model.log_likelihood_, model.diagnostics_ = _fit(
+        _grouped_objective(model, a, b, c, w), x0, model.names)
     model.n_customers_ = int(w.sum())
     return model
 
@@ -89,6 +120,29 @@ class ParetoNBDFitter:
         stays = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         leaves = np.log(s) - np.log(r + s + x) + _log_a0(r, alpha, s, beta, x, t_x, T)
         return head + np.logaddexp(stays, leaves)
+
+    @staticmethod
+    def grouped_loglik(x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
+        """The log-likelihood as a function of the parameters for fixed rows, with the hypergeometric terms of
+        A0 evaluated once per distinct (x, t) pair: they depend on the frequency and one time only, and the
+        pairs (x, t_x) and (x, T) are far fewer than the (x, t_x, T) rows."""
+        both_x, both_t = np.r_[x, x], np.r_[t_x, T]
+        ux, ut, _, _ = _group_rows(both_x, both_t, np.zeros_like(both_x), np.ones_like(both_x))
+        pair_key = np.searchsorted(ux * (ut.max() + 1.0) + ut, both_x * (ut.max() + 1.0) + both_t)
+        lo_idx, hi_idx = pair_key[: x.size], pair_key[x.size:]
+
+        @np.errstate(divide="ignore", invalid="ignore")
+        def loglik(params: np.ndarray) -> np.ndarray:
+            r, alpha, s, beta = params
+            terms = _log_a0_term(r, alpha, s, beta, ux, ut)
+            lo, hi = terms[lo_idx], terms[hi_idx]
+            log_a0 = lo + np.log(-np.expm1(np.minimum(hi - lo, 0.0)))
+            head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+            stays = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+            leaves = np.log(s) - np.log(r + s + x) + log_a0
+            return head + np.logaddexp(stays, leaves)
+
+        return loglik
 
     def fit(self, frequency, recency, T, weights=None) -> "ParetoNBDFitter":
         x, t_x, T, w = _continuous_inputs(self, frequency, recency, T, weights)
@@ -241,7 +295,7 @@ class ModifiedBetaGeoFitter:
 
     def fit(self, frequency, recency, T, weights=None) -> "ModifiedBetaGeoFitter":
         x, t_x, T, w = _continuous_inputs(self, frequency, recency, T, weights)
-        return _fit_grouped(self, x, t_x, T, w, np.log([1.0, max(float(np.average(T, weights=w)), 1e-3), 1.0, 1.0]))
+        return _fit_bgnbd_family(self, x, t_x, T, w, shift=1)  # BG/NBD's objective with the Beta terms shifted
 
     def _p(self):
         return np.array([self.params_[n] for n in self.names])
@@ -462,3 +516,49 @@ def p_alive_if_quiet(model, t: float, frequency, recency, T) -> np.ndarray:
     P(alive) decays (the same formula with the observation period extended)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
     return model.p_alive(x, t_x, T + t)
+
+
+# ---------------------------------------------------------------------------
+# Diagnostics the peers' users ask for
+# ---------------------------------------------------------------------------
+
+def p_alive_history(model, purchase_times, until: float, points: int = 200) -> "pd.DataFrame":
+    """P(alive) of one customer along time, from the first purchase to ``until`` (may lie beyond today).
+
+    ``purchase_times`` are the customer's distinct purchase times in the model's unit, counted from the first
+    purchase (the first is 0). At every time tau the model sees the history up to tau: x = repeat purchases by
+    tau, t_x = the last of them, T = tau. Returns ``time``, ``p_alive``, ``purchases_so_far``.
+    """
+    import pandas as pd
+
+    times = np.sort(np.asarray(purchase_times, dtype=float))
+    repeats = times[times > 0]
+    grid = np.union1d(np.linspace(0.0, until, points), repeats)
+    x = np.searchsorted(repeats, grid, side="right").astype(float)
+    t_x = np.where(x > 0, repeats[np.maximum(x.astype(int) - 1, 0)] if repeats.size else 0.0, 0.0)
+    alive = model.p_alive(x, t_x, np.maximum(grid, 1e-9))
+    return pd.DataFrame({"time": grid, "p_alive": alive, "purchases_so_far": x})
+
+
+def frequency_recency_matrix(model, T: float, t: float | None = None, max_frequency: int | None = None,
+                             recency_steps: int = 40) -> "pd.DataFrame":
+    """Expected purchases in the next ``t`` (or, with ``t=None``, P(alive)) of a customer observed for ``T``,
+    for every repeat frequency 0..``max_frequency`` (rows) and recency from 0 to T (columns), as in lifetimes'
+    frequency/recency plots: where on the grid do valuable and lapsed customers sit."""
+    import pandas as pd
+
+    if max_frequency is None:
+        r = model.params_.get("r", 1.0)
+        alpha = model.params_.get("alpha", 1.0)
+        max_frequency = int(min(max(np.ceil(3 * r / alpha * T), 5), 60))  # about 3x the mean count over T
+    freq = np.arange(max_frequency + 1, dtype=float)
+    rec = np.linspace(0.0, T, recency_steps + 1)
+    F, R = np.meshgrid(freq, rec, indexing="ij")
+    R = np.where(F == 0, 0.0, R)  # without a repeat purchase recency is 0 by definition
+    if t is None:
+        values = model.p_alive(F.ravel(), R.ravel(), np.full(F.size, T))
+    else:
+        values = model.conditional_expected_purchases(t, F.ravel(), R.ravel(), np.full(F.size, T))
+    out = pd.DataFrame(np.asarray(values).reshape(F.shape), index=freq.astype(int), columns=rec)
+    out.index.name, out.columns.name = "frequency", "recency"
+    return out

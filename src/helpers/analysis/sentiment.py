@@ -38,36 +38,158 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-WHOLE_UP_TO = 3  # sentences: a text this short is scored whole (see SentenceScorer.document)
+WHOLE_UP_TO_WORDS = 40  # a text this short is scored whole (see SentenceScorer.document)
 
 
 class SentenceScorer:
-    """VADER compound scores per sentence, with a cache: feedback repeats the same short sentences a lot."""
+    """VADER compound scores of texts and sentences.
 
-    def __init__(self) -> None:
+    Two things make it faster than calling vaderSentiment on every text, without changing a single score:
+    a text none of whose tokens is in VADER's lexicon (and that holds no emoji) scores exactly 0, so VADER is not
+    called for it; and with ``cache=True`` (the default) repeated sentences are scored once — feedback repeats
+    the same short sentences a lot.
+    """
+
+    def __init__(self, cache: bool = True) -> None:
+        import string
+
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self._vader = SentimentIntensityAnalyzer()
-        self._cache: dict[str, float] = {}
+        self._lexicon = self._vader.lexicon
+        # VADER translates emoji character by character; a set intersection finds them all at once
+        self._emoji = frozenset(ch for ch in self._vader.emojis if len(ch) == 1)
+        self._punctuation = string.punctuation
+        self._cache: dict[str, float] | None = {} if cache else None
+
+    def _tokens(self, text: str) -> list[str]:
+        """VADER's tokens: whitespace split, outer punctuation stripped unless that leaves two characters or
+        fewer (so emoticons survive)."""
+        punct = self._punctuation
+        out = []
+        for token in text.split():
+            stripped = token.strip(punct)
+            out.append(token if len(stripped) <= 2 else stripped)
+        return out
+
+    def _has_emoji(self, text: str) -> bool:
+        return not text.isascii() and not self._emoji.isdisjoint(text)
+
+    def _translate_emoji(self, text: str) -> str:
+        """VADER's emoji step: each emoji replaced by its description, separated by a space from what precedes."""
+        emojis, out, prev_space = self._vader.emojis, [], True
+        for ch in text:
+            if ch in emojis:
+                if not prev_space:
+                    out.append(" ")
+                out.append(emojis[ch])
+                prev_space = False
+            else:
+                out.append(ch)
+                prev_space = ch == " "
+        return "".join(out).strip()
+
+    def _compound(self, text: str) -> float:
+        """VADER's compound score of ``text``, exactly: vaderSentiment 3.3.2's ``polarity_scores`` (MIT licence)
+        step for step, with shortcuts that leave the score unchanged: the character-by-character emoji
+        translation only for text that holds an emoji, no call for tokens outside the lexicon (VADER appends a
+        valence of 0 for them), word lists lowercased once per text, and a score of 0 straight away when no
+        token is in the lexicon. Checked against vaderSentiment on 23,703 human-rated texts (tests)."""
+        if self._has_emoji(text):
+            text = self._translate_emoji(text)
+        from vaderSentiment.vaderSentiment import BOOSTER_DICT, allcap_differential
+
+        lexicon = self._lexicon
+        words = self._tokens(text)
+        lower = [w.lower() for w in words]  # VADER lowercases the whole list again for every lexicon word
+        if not any(w in lexicon for w in lower):
+            return 0.0
+        last = len(words) - 1
+        is_cap_diff = allcap_differential(words)
+        sentiments: list[float] = []
+        for i, low in enumerate(lower):
+            if low in BOOSTER_DICT or (low == "kind" and i < last and lower[i + 1] == "of") or low not in lexicon:
+                sentiments.append(0)
+            else:
+                sentiments.append(self._valence(words, lower, i, is_cap_diff))
+        sentiments = self._vader._but_check(words, sentiments)
+        return float(self._vader.score_valence(sentiments, text.strip())["compound"])
+
+    def _valence(self, words: list[str], lower: list[str], i: int, is_cap_diff: bool) -> float:
+        """vaderSentiment 3.3.2's ``sentiment_valence`` for lexicon word ``i``, on a lowercased copy of the words
+        made once per text (VADER's ``_negation_check`` remakes it for every word: quadratic in the length)."""
+        from vaderSentiment.vaderSentiment import C_INCR, N_SCALAR, scalar_inc_dec
+
+        lexicon, item, low = self._lexicon, words[i], lower[i]
+        valence = lexicon[low]
+        if low == "no" and i != len(words) - 1 and lower[i + 1] in lexicon:
+            valence = 0.0
+        if (i > 0 and lower[i - 1] == "no") or (i > 1 and lower[i - 2] == "no") \
+                or (i > 2 and lower[i - 3] == "no" and lower[i - 1] in ["or", "nor"]):
+            valence = lexicon[low] * N_SCALAR
+        if item.isupper() and is_cap_diff:
+            valence = valence + C_INCR if valence > 0 else valence - C_INCR
+        for start_i in range(0, 3):
+            if i > start_i and lower[i - (start_i + 1)] not in lexicon:
+                inc = scalar_inc_dec(words[i - (start_i + 1)], valence, is_cap_diff)
+                if start_i == 1 and inc != 0:
+                    inc = inc * 0.95
+                if start_i == 2 and inc != 0:
+                    inc = inc * 0.9
+                valence = self._negation(valence + inc, lower, start_i, i)
+                if start_i == 2:  # i >= 3 here; the check looks at words i-3 .. i+2 only
+                    valence = self._vader._special_idioms_check(valence, lower[i - 3:i + 3], 3)
+        return self._vader._least_check(valence, words, i)
+
+    @staticmethod
+    def _negation(valence: float, lower: list[str], start_i: int, i: int) -> float:
+        """vaderSentiment 3.3.2's ``_negation_check`` on the lowercased words."""
+        from vaderSentiment.vaderSentiment import N_SCALAR, NEGATE
+
+        def negated(word: str) -> bool:
+            return word in NEGATE or "n't" in word
+
+        if start_i == 0:
+            if negated(lower[i - 1]):
+                valence = valence * N_SCALAR
+        elif start_i == 1:
+            if lower[i - 2] == "never" and lower[i - 1] in ("so", "this"):
+                valence = valence * 1.25
+            elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
+                pass
+            elif negated(lower[i - 2]):
+                valence = valence * N_SCALAR
+        else:
+            if (lower[i - 3] == "never" and lower[i - 2] in ("so", "this")) or lower[i - 1] in ("so", "this"):
+                valence = valence * 1.25
+            elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                pass
+            elif negated(lower[i - 3]):
+                valence = valence * N_SCALAR
+        return valence
 
     def sentence(self, s: str) -> float:
+        if self._cache is None:
+            return self._compound(s)
         score = self._cache.get(s)
         if score is None:
-            score = self._cache[s] = float(self._vader.polarity_scores(s)["compound"])
+            score = self._cache[s] = self._compound(s)
         return score
 
     def document(self, text: str) -> tuple[float, int]:
         """The document's compound score and its number of sentences (NaN, 0 for empty text).
 
-        A short text (up to :data:`WHOLE_UP_TO` sentences) is scored whole, exactly as VADER was designed and
-        validated: its "but" rule and its punctuation emphasis work across the sentences of a tweet-length text.
-        A longer text is the mean of its sentence scores, because VADER's normalisation saturates on long texts
-        (most land beyond ±0.9 whatever their mix of praise and complaint).
+        A short text (up to :data:`WHOLE_UP_TO_WORDS` words: a tweet, a one-line comment) is scored whole,
+        exactly as VADER was designed and validated: its "but" rule and punctuation emphasis work across the
+        sentences of such a text. A longer text is the mean of its sentence scores, because VADER's normalisation
+        saturates on long texts (most land beyond ±0.9 whatever their mix of praise and complaint). On the
+        human-rated corpora of Hutto & Gilbert (2014) this matches whole-text VADER on 4,200 tweets (Pearson r
+        0.872 both) and beats it on 300 whole Amazon reviews (0.734 vs 0.629); see the README.
         """
         sentences = split_sentences(text)
         if not sentences:
             return float("nan"), 0
-        if len(sentences) <= WHOLE_UP_TO:
+        if len(text.split()) <= WHOLE_UP_TO_WORDS:
             return self.sentence(text.strip()), len(sentences)
         return float(np.mean([self.sentence(s) for s in sentences])), len(sentences)
 
@@ -699,20 +821,16 @@ def followup_queue(feedback: pd.DataFrame, threshold: float, clv: pd.DataFrame |
 
 
 def train_classifier(texts: pd.Series, labels: pd.Series, folds: int = 5, seed: int = 0):
-    """TF-IDF (words and bigrams) + logistic regression with stratified cross-validated metrics.
+    """The report's per-language classifier (:func:`_pipeline`) with stratified cross-validated metrics.
 
-    Returns ``(fitted pipeline, metrics per fold)``. For German or domain-specific feedback, train it on a few
-    hundred texts labelled by your team.
+    Returns ``(fitted pipeline, metrics per fold)``. For domain-specific feedback, train it on a few hundred
+    texts labelled by your team.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_validate
-    from sklearn.pipeline import make_pipeline
 
     ok = texts.notna() & labels.notna()
     X, y = texts[ok].astype(str), labels[ok].astype(str)
-    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                         LogisticRegression(max_iter=2000, class_weight="balanced"))
+    pipe = _pipeline(seed)
     cv = cross_validate(pipe, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
                         scoring={"macro_f1": "f1_macro", "accuracy": "accuracy"})
     metrics = pd.DataFrame({"fold": range(1, folds + 1), "macro_f1": cv["test_macro_f1"],
