@@ -181,9 +181,10 @@ def holdout_by_frequency_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def p_alive_story(res: "CLVResult", future_days: int = 180) -> tuple[pd.DataFrame, str, pd.Timestamp] | None:
-    """P(alive) history of one pseudonymised customer: the most valuable customer to date among those the model
-    now thinks probably gone (or, if none, the most valuable one), from the first purchase to ``future_days``
-    after the window. Returns (history with dates, pseudonymous id, first purchase date), or None without dropout."""
+    """P(alive) history of one pseudonymised customer, from the first purchase to ``future_days`` after the
+    window: the most valuable repeat customer (three orders or more) whose P(alive) is now between 20% and 60%
+    (in doubt: the case a retention team acts on), else the most valuable repeat customer. Returns (history with
+    dates, pseudonymous id, first purchase date), or None without dropout."""
     from helpers.analysis.clv_models import p_alive_history
 
     if not res.identified:
@@ -192,8 +193,8 @@ def p_alive_story(res: "CLVResult", future_days: int = 180) -> tuple[pd.DataFram
     f = f[res.full["frequency"].reindex(f.index) >= 2]
     if f.empty:
         return None
-    lapsed = f[f["p_alive"] < 0.5]
-    key = (lapsed if len(lapsed) else f)["historical_value"].idxmax()
+    in_doubt = f[f["p_alive"].between(0.2, 0.6)]
+    key = (in_doubt if len(in_doubt) else f)["historical_value"].idxmax()
     tx = res.data.transactions
     days = tx.loc[tx["customer"] == key, "date"].dt.normalize().drop_duplicates().sort_values()
     first = days.iloc[0]
@@ -207,6 +208,7 @@ def p_alive_story(res: "CLVResult", future_days: int = 180) -> tuple[pd.DataFram
 
 
 def plot_p_alive_history(hist: pd.DataFrame, customer: str, today: pd.Timestamp):
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     from helpers.core.plotting import PALETTE, label
@@ -221,6 +223,9 @@ def plot_p_alive_history(hist: pd.DataFrame, customer: str, today: pd.Timestamp)
     ax.axvline(today, color="0.3", lw=1, ls=":", label="end of data")
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.legend(loc="lower left", fontsize=9)
     label(ax, f"P(alive) over time for customer {customer}", "Date", "P(alive) (%)")
     return fig
@@ -230,7 +235,7 @@ def p_alive_history_caption(hist: pd.DataFrame, today: pd.Timestamp) -> str:
     now = float(hist.loc[hist["date"] <= today, "p_alive"].iloc[-1])
     later = float(hist["p_alive"].iloc[-1])
     return (f"Each order lifts this customer's P(alive) back up and every quiet week lowers it; today it is "
-            f"{now:.0%}, and without another order it falls to {later:.0%} by {hist['date'].iloc[-1]:%d %b %Y}.")
+            f"{now:.0%}, and without another order it would be {later:.0%} by {hist['date'].iloc[-1]:%d %b %Y}.")
 
 
 def plot_frequency_recency(matrix: pd.DataFrame, title: str, cbar: str, unit_name: str, percent: bool):
