@@ -314,8 +314,14 @@ SPECS = [M.MetricSpec("conversion", "proportion", "converted", target_mde=0.05),
 
 
 def test_framework_ships_a_clear_winner_and_rolls_back_on_guardrail_harm():
-    ship = D.decide(D.evaluate(_experiment(0.15, 0.0), "variant", "control", SPECS), audience=20_000)
-    assert ship.verdict == "ship" and "wins" in ship.text and ship.impact["conversions"] > 0
+    results = D.evaluate(_experiment(0.15, 0.0), "variant", "control", SPECS)
+    ship = D.decide(results, audience=20_000, value_per_unit_change=40.0, currency="EUR")
+    assert ship.verdict == "ship" and "wins" in ship.text and not ship.blocked_by
+    # impact: the difference × 20,000 units, × EUR 40 per conversion; the range from the CI of the difference
+    goal = results[results["metric"] == "conversion"].iloc[0]
+    assert ship.impact["conversions"] == pytest.approx(goal["diff"] * 20_000)
+    assert ship.impact["money_low"] == pytest.approx(goal["ci_low"] * 20_000 * 40)
+    assert "EUR" in ship.text
     harm = D.decide(D.evaluate(_experiment(0.15, 0.6), "variant", "control", SPECS))
     assert harm.verdict == "roll back" and "guardrail" in harm.text and "refunds" in harm.text
 

@@ -208,11 +208,16 @@ def test_clv_outputs_on_the_sample(ci_run):
 def test_ab_report_on_the_sample_campaigns(ci_run):
     _, root, _ = ci_run
     text = (root / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8")
-    for heading in ["The answer", "Was the split as intended?", "How we know", "Units per arm to detect"]:
+    for heading in ["The answer", "Health checks: can the data be trusted?", "Goal and guardrail metrics",
+                    "How we know", "Units per arm to detect", "A/A check"]:
         assert heading in text
+    # the health checks, a ratio metric, a quantile metric and the variance-reduction comparison are shown
+    for cell in ["sample ratio by persona", "pre-exposure bias", "units in more than one arm", "revenue per click",
+                 "<td>ratio</td>", "<td>p50</td>", "regression adjustment on", "post-stratification by"]:
+        assert cell in text, cell
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
     metrics = json.loads((root / "data" / "processed" / "metrics" / "06_ab_test.json").read_text())
-    assert metrics["metrics"]["decision"] in {"ship", "keep control", "keep running", "no clear difference"}
+    assert metrics["metrics"]["decision"] in {"ship", "roll back", "keep running", "no decision"}
 
 
 def test_ab_report_on_any_table(ci_run, tmp_path):
@@ -236,10 +241,10 @@ def test_ab_report_on_any_table(ci_run, tmp_path):
     assert run("ci", overrides=overrides, only=["06"], reports_dir=tmp_path / "reports", out=out) == 0, out.getvalue()
     text = (tmp_path / "reports" / "html" / "06_ab_test_table.html").read_text(encoding="utf-8")
     # the planted drop is there, but a broken split blocks every decision
-    assert "Sample-ratio mismatch" in text and "Do not act on this test" in text and 'role="alert"' in text
+    assert "Sample-ratio mismatch" in text and "No decision: the health checks failed" in text and 'role="alert"' in text
     assert "wins on" not in text and "roll it out" not in text
     m = json.loads((root / "data" / "processed" / "metrics" / "06_ab_test_table.json").read_text())["metrics"]
-    assert m["decision"] == "do not trust" and m["blocked_by"] == "sample-ratio mismatch"
+    assert m["decision"] == "no decision" and m["blocked_by"].startswith("sample-ratio mismatch")
     assert m["comparisons"][0]["diff"] < 0 and m["comparisons"][0]["p_value"] < 0.001
     metrics = root / "data" / "processed" / "metrics"
     assert "send_time" in json.loads((metrics / "06_ab_test.json").read_text())["metrics"]["experiment"]
@@ -338,16 +343,16 @@ def test_a_broken_split_never_reads_ship_on_06_07_or_the_index(ci_run, tmp_path)
     assert run("ci", overrides=[f"data_dir={copy / 'data'}"], only=["06", "07"], reports_dir=copy / "reports",
                out=out) == 0, out.getvalue()
     metrics = json.loads((copy / "data" / "processed" / "metrics" / "06_ab_test.json").read_text())["metrics"]
-    assert metrics["srm_mismatch"] and metrics["decision"] == "do not trust"
-    assert {e["decision"] for e in metrics["all_experiments"]} == {"do not trust"}
+    assert metrics["srm_mismatch"] and metrics["decision"] == "no decision"
+    assert {e["decision"] for e in metrics["all_experiments"]} == {"no decision"}
     pages = {"06": (copy / "reports" / "html" / "06_ab_test.html").read_text(encoding="utf-8"),
              "07": (copy / "reports" / "html" / "07_summary.html").read_text(encoding="utf-8"),
              "index": (copy / "reports" / "index.html").read_text(encoding="utf-8")}
     for name, text in pages.items():
         assert not re.search(r">\s*ship\s*<", text), f"a 'ship' verdict on {name}"
         assert "Roll out" not in text and "roll it out" not in text and "wins on" not in text, name
-    assert 'class="wb-alarm" role="alert"' in pages["06"] and "Do not act on this test" in pages["06"]
-    assert "sample-ratio mismatch" in pages["07"] and "Fix the split of" in pages["07"] or \
-        "do not trust" in pages["07"]
+    assert 'class="wb-alarm" role="alert"' in pages["06"] and "health checks failed" in pages["06"]
+    assert "sample-ratio mismatch" in pages["07"] and "Fix the health checks of" in pages["07"] or \
+        "no decision" in pages["07"]
     n = len(metrics["all_experiments"])
     assert f'data-kpi="experiments_to_ship">0 of {n}<' in pages["index"]

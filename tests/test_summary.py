@@ -57,10 +57,10 @@ def test_sparkline_is_inert_and_scaled():
 METRICS = {
     "02_cleaning": {"metrics": {"orders": 1000, "cancelled_orders": 0}},
     "05_sentiment": {"metrics": {"followup_value": 50_000.0, "followups_overdue": 3}},
-    "06_ab_test": {"metrics": {"decision": "do not trust", "experiment": "Send time", "best_arm": "noon",
+    "06_ab_test": {"metrics": {"decision": "no decision", "experiment": "Send time", "best_arm": "noon",
                                "blocked_by": "sample-ratio mismatch", "units": 900, "impact": None,
                                "all_experiments": [{"test": "Send time", "metric": "clicked", "units": 900,
-                                                    "best arm": "noon", "lift": 0.4, "decision": "do not trust",
+                                                    "best arm": "noon", "lift": 0.4, "decision": "no decision",
                                                     "why": "sample-ratio mismatch"}]}},
 }
 VALUES = {"revenue_at_risk": 200_000.0, "open_followups": 12, "buyers": 900, "repeat_buyers": 300,
@@ -78,12 +78,12 @@ def test_actions_are_ranked_by_expected_value_with_owner_and_assumption():
     html_text = SUM.actions_html(actions, "GBP")
     assert "GBP 20,000" in html_text and "evidence" in html_text
     four = SUM.recommended_actions(VALUES, METRICS, "GBP", limit=4)
-    assert four[-1].expected_value is None and "Fix the split" in four[-1].action
+    assert four[-1].expected_value is None and "Fix the health checks of" in four[-1].action
 
 
 def test_a_blocked_experiment_never_reads_ship_on_the_summary():
     table = SUM.decisions_table(METRICS)
-    assert table["decision"].tolist() == ["do not trust"] and table["blocked by"].tolist() == ["sample-ratio mismatch"]
+    assert table["decision"].tolist() == ["no decision"] and table["blocked by"].tolist() == ["sample-ratio mismatch"]
     actions = SUM.recommended_actions(VALUES, METRICS, "GBP", limit=5)
     assert not any(a.action.startswith("Roll out") for a in actions)
     text = " ".join(SUM.conclusion(VALUES, [], actions, METRICS, "GBP"))

@@ -55,7 +55,7 @@ def evaluate(units: pd.DataFrame, variant: str, control: str, specs: list[M.Metr
     goals = out["role"] == "goal"
     if goals.any():
         out.loc[goals, "p_adjusted"] = M.adjust_pvalues(out.loc[goals, "p_value"], correction, alpha)
-    out["correction"] = np.where(goals, correction, "none (guardrail)")
+    out["correction"] = np.where(goals, correction, "none (" + out["role"] + ")")
     sign = np.where(out["higher_is_better"], 1.0, -1.0)
     out["better"] = (out["p_adjusted"] < alpha) & (sign * out["diff"] > 0)
     out["worse"] = (out["p_adjusted"] < alpha) & (sign * out["diff"] < 0)

@@ -91,14 +91,19 @@ def pre_exposure_bias(units: pd.DataFrame, variant: str, control: str, pre_metri
     return out
 
 
-def traffic(units: pd.DataFrame, variant: str, when: str, freq: str = "D") -> pd.DataFrame:
-    """Units per arm per day (or ``freq``) and cumulatively: a sudden gap or jump shows a tracking or rollout
-    problem that the totals hide."""
-    days = pd.to_datetime(units[when]).dt.to_period(freq).dt.to_timestamp()
+def traffic(units: pd.DataFrame, variant: str, when: str, freq: str | None = None) -> pd.DataFrame:
+    """Units per arm per day (per hour when everything arrived within three days; or ``freq``) and cumulatively:
+    a sudden gap or jump shows a tracking or rollout problem that the totals hide."""
+    stamps = pd.to_datetime(units[when])
+    if freq is None:
+        freq = "h" if stamps.max() - stamps.min() < pd.Timedelta(days=3) else "D"
+    days = stamps.dt.floor(freq)
     daily = units.assign(_day=days).groupby(["_day", variant]).size().unstack(fill_value=0).sort_index()
-    daily.index.name = "day"
+    daily.index.name = "hour" if freq == "h" else "day"
     cumulative = daily.cumsum()
-    return pd.concat({"daily": daily, "cumulative": cumulative}, axis=1)
+    out = pd.concat({"daily": daily, "cumulative": cumulative}, axis=1)
+    out.attrs["period"] = "hour" if freq == "h" else "day"
+    return out
 
 
 def health_checks(units: pd.DataFrame, variant: str, control: str, intended: dict | None, dimensions: list[str],
@@ -164,6 +169,7 @@ def plot_traffic(traffic_table: pd.DataFrame):
     from helpers.core.plotting import PALETTE, label, thousands
 
     daily, cumulative = traffic_table["daily"], traffic_table["cumulative"]
+    period = traffic_table.attrs.get("period", "day")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, arm in enumerate(daily.columns):
         style = {"color": PALETTE[i % len(PALETTE)], "label": str(arm), "marker": "o" if len(daily) < 15 else None}
@@ -173,8 +179,8 @@ def plot_traffic(traffic_table: pd.DataFrame):
         thousands(ax, "y")
         ax.tick_params(axis="x", labelrotation=30)
     axes[0].legend(title="arm", fontsize=9)
-    label(axes[0], "Units per day by arm", "Day", "Units per day")
-    label(axes[1], "Cumulative units by arm", "Day", "Units (cumulative)")
+    label(axes[0], f"Units per {period} by arm", period.capitalize(), f"Units per {period}")
+    label(axes[1], "Cumulative units by arm", period.capitalize(), "Units (cumulative)")
     fig.tight_layout()
     return fig
 
@@ -182,6 +188,7 @@ def plot_traffic(traffic_table: pd.DataFrame):
 def traffic_caption(traffic_table: pd.DataFrame) -> str:
     cumulative = traffic_table["cumulative"].iloc[-1]
     shares = ", ".join(f"{arm} {v / cumulative.sum():.1%}" for arm, v in cumulative.items())
-    days = len(traffic_table)
-    return (f"Units arrived over {days} day(s); the final shares are {shares}. Parallel lines mean the split held "
-            "every day; a gap or a jump in one arm points to a tracking or rollout problem.")
+    period = traffic_table.attrs.get("period", "day")
+    return (f"Units arrived over {len(traffic_table)} {period}(s); the final shares are {shares}. Lines that keep "
+            f"their proportion mean the split held every {period}; a gap or a jump in one arm points to a tracking "
+            "or rollout problem.")

@@ -125,6 +125,28 @@ def _effect(kind: str, m_c: float, m_t: float, var_c: float, var_t: float, n_c: 
                   s_p, r_lo, r_hi, r_p, test, extra or {})
 
 
+def _adjusted(kind: str, y_c: np.ndarray, y_t: np.ndarray, diff: float, se: float, alpha: float, test: str,
+              df: float | None = None, tau_rel: float = 0.1, extra: dict | None = None) -> Effect:
+    """An effect estimated with a variance reduction (CUPED, regression, strata): the arms' raw means are shown as
+    their values, the effect and its standard error are the adjusted ones, and the relative effect is the
+    adjusted difference over the raw control mean (delta method, with the control mean's own uncertainty)."""
+    m_c, m_t = float(y_c.mean()), float(y_t.mean())
+    var_mc = float(y_c.var(ddof=1) / y_c.size)
+    e = _effect(kind, m_c, m_c + diff, 0.0, se**2, y_c.size, y_t.size, alpha, test, df=df, tau_rel=tau_rel,
+                extra=extra)
+    e.arm_value = m_t
+    e.rel = diff / m_c if m_c else float("nan")
+    e.rel_se = float(np.sqrt(se**2 / m_c**2 + diff**2 * var_mc / m_c**4)) if m_c else float("nan")
+    z = _z(alpha)
+    e.rel_ci_low, e.rel_ci_high = e.rel - z * e.rel_se, e.rel + z * e.rel_se
+    ok = np.isfinite(e.rel_se) and e.rel_se > 0
+    e.rel_p = float(2 * stats.norm.sf(abs(e.rel) / e.rel_se)) if ok else float("nan")
+    e.rel_expected_loss = normal_bayes(e.rel, e.rel_se)[1] if ok else float("nan")
+    if ok:
+        e.seq_rel_low, e.seq_rel_high, e.seq_rel_p = sequential(e.rel, e.rel_se**2, tau_rel, alpha)
+    return e
+
+
 # ---------------------------------------------------------------------------
 # Proportions
 # ---------------------------------------------------------------------------
@@ -212,7 +234,7 @@ def mean(y_c, y_t, alpha: float = 0.05, tau_rel: float = 0.1, kind: str = "mean"
     v_c, v_t = y_c.var(ddof=1) / y_c.size, y_t.var(ddof=1) / y_t.size
     df = (v_c + v_t) ** 2 / (v_c**2 / (y_c.size - 1) + v_t**2 / (y_t.size - 1)) if v_c + v_t > 0 else np.inf
     return _effect(kind, y_c.mean(), y_t.mean(), v_c, v_t, y_c.size, y_t.size, alpha, "Welch t-test", df=df,
-                   tau_rel=tau_rel, extra=extra)
+                   tau_rel=tau_rel, extra={"df": float(df), **(extra or {})})
 
 
 def cuped_mean(y_c, y_t, x_c, x_t, alpha: float = 0.05, tau_rel: float = 0.1) -> Effect:
@@ -224,8 +246,10 @@ def cuped_mean(y_c, y_t, x_c, x_t, alpha: float = 0.05, tau_rel: float = 0.1) ->
     centre = x.mean()
     a_c, a_t = y_c - theta * (x_c - centre), y_t - theta * (x_t - centre)
     reduction = 1 - np.r_[a_c - a_c.mean(), a_t - a_t.mean()].var() / np.r_[y_c - y_c.mean(), y_t - y_t.mean()].var()
-    return mean(a_c, a_t, alpha, tau_rel, kind="CUPED mean", extra={"theta": theta,
-                                                                       "variance_reduction": float(reduction)})
+    adjusted = mean(a_c, a_t, alpha)
+    df = adjusted.extra.get("df")
+    return _adjusted("CUPED mean", y_c, y_t, adjusted.diff, adjusted.se, alpha, "Welch t-test on CUPED-adjusted "
+                     "values", df=df, tau_rel=tau_rel, extra={"theta": theta, "variance_reduction": float(reduction)})
 
 
 def winsorised(y_c, y_t, upper: float = 0.999, lower: float | None = None, alpha: float = 0.05,
@@ -329,18 +353,11 @@ def regression_adjusted(y, treated, covariates: pd.DataFrame | np.ndarray, alpha
     meat = (design * (resid**2 / np.clip(1 - leverage, 1e-12, None))[:, None]).T @ design
     cov = bread @ meat @ bread
     effect, se = float(beta[1]), float(np.sqrt(cov[1, 1]))
-    m_c = float(y[t == 0].mean())
     plain = mean(y[t == 0], y[t == 1], alpha)
-    e = _effect("regression-adjusted mean", m_c, m_c + effect, 0.0, se**2, int((t == 0).sum()), int((t == 1).sum()),
-                alpha, "Lin (2013) regression adjustment, HC2", tau_rel=tau_rel,
-                extra={"variance_reduction": float(1 - se**2 / plain.se**2) if plain.se > 0 else 0.0,
-                       "covariates": int(X.shape[1])})
-    # the relative effect carries the control mean's uncertainty too
-    e.rel, e.rel_se = _relative(m_c, m_c + effect, y[t == 0].var(ddof=1) / (t == 0).sum(), se**2)
-    z = _z(alpha)
-    e.rel_ci_low, e.rel_ci_high = e.rel - z * e.rel_se, e.rel + z * e.rel_se
-    e.rel_p = float(2 * stats.norm.sf(abs(e.rel) / e.rel_se)) if e.rel_se > 0 else float("nan")
-    return e
+    return _adjusted("regression-adjusted mean", y[t == 0], y[t == 1], effect, se, alpha,
+                     "Lin (2013) regression adjustment, HC2", tau_rel=tau_rel,
+                     extra={"variance_reduction": float(1 - se**2 / plain.se**2) if plain.se > 0 else 0.0,
+                            "covariates": int(X.shape[1])})
 
 
 def post_stratified(y, treated, strata, alpha: float = 0.05, tau_rel: float = 0.1, min_per_cell: int = 2
@@ -362,12 +379,11 @@ def post_stratified(y, treated, strata, alpha: float = 0.05, tau_rel: float = 0.
         w = len(part) / n
         effect += w * (yt.mean() - yc.mean())
         var += w**2 * (yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc))
-    m_c = float(d.loc[d["t"] == 0, "y"].mean())
-    plain = mean(d.loc[d["t"] == 0, "y"], d.loc[d["t"] == 1, "y"], alpha)
-    return _effect("post-stratified mean", m_c, m_c + effect, 0.0, var, int((d["t"] == 0).sum()),
-                   int((d["t"] == 1).sum()), alpha, "post-stratification", tau_rel=tau_rel,
-                   extra={"variance_reduction": float(1 - var / plain.se**2) if plain.se > 0 else 0.0,
-                          "strata": int(d["s"].nunique())})
+    y_c, y_t = d.loc[d["t"] == 0, "y"].to_numpy(), d.loc[d["t"] == 1, "y"].to_numpy()
+    plain = mean(y_c, y_t, alpha)
+    return _adjusted("post-stratified mean", y_c, y_t, effect, float(np.sqrt(var)), alpha, "post-stratification",
+                     tau_rel=tau_rel, extra={"variance_reduction": float(1 - var / plain.se**2) if plain.se > 0
+                                             else 0.0, "strata": int(d["s"].nunique())})
 
 
 # ---------------------------------------------------------------------------
@@ -425,8 +441,10 @@ class MetricSpec:
 
     ``kind``: proportion, mean, ratio, quantile or winsorised. ``column`` is the per-unit value (the numerator
     for a ratio); ``denominator`` the ratio's; ``pre``/``pre_denominator`` pre-period columns for CUPED;
-    ``q`` the quantile; ``role`` goal or guardrail; ``target_mde`` the smallest relative effect that matters;
-    ``higher_is_better`` False for metrics such as unsubscribes or refunds.
+    ``q`` the quantile; ``role`` goal, guardrail or secondary (shown, not decided on); ``target_mde`` the
+    smallest relative effect that matters; ``higher_is_better`` False for metrics such as unsubscribes or refunds;
+    ``among`` restricts the metric to units whose ``among`` column is positive (e.g. order value of buyers: a
+    conditional comparison, no longer protected by the randomisation).
     """
 
     name: str
@@ -439,8 +457,10 @@ class MetricSpec:
     role: str = "goal"
     target_mde: float | None = None
     higher_is_better: bool = True
+    among: str | None = None
 
 
+ROLES = ("goal", "guardrail", "secondary")
 KINDS = ("proportion", "mean", "ratio", "quantile", "winsorised")
 
 
@@ -449,6 +469,8 @@ def measure(spec: MetricSpec, control: pd.DataFrame, arm: pd.DataFrame, alpha: f
             details: bool = True) -> Effect:
     """The :class:`Effect` of ``arm`` against ``control`` on one declared metric."""
     col = spec.column
+    if spec.among:
+        control, arm = control[control[spec.among] > 0], arm[arm[spec.among] > 0]
     if spec.kind == "proportion":
         return proportion(int(control[col].sum()), len(control), int(arm[col].sum()), len(arm), alpha,
                           exact_below, exact_test, details=details)

@@ -10,6 +10,9 @@ column and metric columns. Formula choices are stated in the docstrings and in t
 * revenue per unit: Welch's t-test, Mann-Whitney U, a percentile bootstrap interval for the difference in means;
   ratio metrics (revenue per order) by the delta method;
 * CUPED: ``y - theta (x - mean x)`` with ``theta = cov(x, y) / var(x)`` pooled over the arms.
+
+The other metric types, the health checks and the goal/guardrail decision live in :mod:`ab_metrics`,
+:mod:`ab_health` and :mod:`ab_decision`; :func:`judge` brings them together for one experiment.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from helpers.analysis import ab_decision as D
+from helpers.analysis import ab_metrics as M
 from helpers.canonical.transactions import purchases
 from helpers.core.errors import WorkbenchError
 
@@ -398,117 +403,36 @@ def monitoring_sentence(path: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------
 
 
-VERDICTS = ("ship", "keep control", "keep running", "do not trust", "no clear difference")
+VERDICTS = D.VERDICTS
+Decision = D.Decision
 
 
-@dataclass
-class Decision:
-    """What to do, in plain language. ``verdict`` is one of :data:`VERDICTS`; only "ship" recommends a rollout,
-    and it is never given while a health check fails (``blocked_by`` says which)."""
-
-    verdict: str
-    text: str
-    blocked_by: str = ""
-    impact: dict | None = None
-
-
-def sequence_clear(path: pd.DataFrame | None) -> bool | None:
-    """Whether the always-valid confidence sequence excludes zero at the last look (None without a path)."""
-    if path is None or not len(path):
-        return None
-    last = path.iloc[-1]
-    return bool(last["cs_low"] > 0 or last["cs_high"] < 0)
+def default_specs(units: pd.DataFrame, metric: str, revenue: str | None = None, covariate: str | None = None,
+                  target_mde: float | None = None) -> list[M.MetricSpec]:
+    """The metrics an experiment is judged on when the analyst declares none: the primary 0/1 metric as the goal
+    (with ``target_mde``, relative) and, when the data has it, revenue per unit as a guardrail (CUPED on
+    ``covariate``): a variant that lifts clicks but loses money is not a winner."""
+    specs = [M.MetricSpec(metric.replace("_", " "), "proportion", metric, target_mde=target_mde)]
+    if revenue and revenue in units and revenue != metric:
+        specs.append(M.MetricSpec(f"{revenue.replace('_', ' ')} per unit", "mean", revenue, role="guardrail",
+                                  pre=covariate if covariate and covariate in units else None))
+    return specs
 
 
-def expected_impact(best: pd.Series, audience: int, value_per_conversion: float | None,
-                    currency: str = "") -> dict:
-    """Extra conversions (and money, with a value per conversion) from rolling out ``best`` to an audience the
-    size of the test's, with the range from the confidence interval of the difference."""
-    out = {"audience": int(audience), "conversions": float(best["diff"] * audience),
-           "conversions_low": float(best["ci_low"] * audience), "conversions_high": float(best["ci_high"] * audience),
-           "currency": currency}
-    if value_per_conversion is not None and np.isfinite(value_per_conversion) and value_per_conversion > 0:
-        out.update({"money": out["conversions"] * value_per_conversion,
-                    "money_low": out["conversions_low"] * value_per_conversion,
-                    "money_high": out["conversions_high"] * value_per_conversion})
-    return out
-
-
-def impact_sentence(impact: dict) -> str:
-    from helpers.core.fmt import fmt_money
-
-    text = (f"Rolled out to an audience the size of this test ({impact['audience']:,} units), that is about "
-            f"{impact['conversions']:+,.0f} conversions (range {impact['conversions_low']:+,.0f} to "
-            f"{impact['conversions_high']:+,.0f})")
-    if "money" in impact:
-        text += (f", worth about {fmt_money(impact['money'], impact['currency'])} (range "
-                 f"{fmt_money(impact['money_low'], impact['currency'])} to "
-                 f"{fmt_money(impact['money_high'], impact['currency'])}) at the control's value per conversion")
-    return text + "."
-
-
-def decide(comparisons: pd.DataFrame, metric_label: str, alpha: float = 0.05, mde: float | None = None,
-           srm: dict | None = None, sequence_ok: bool | None = None, audience: int | None = None,
-           value_per_conversion: float | None = None, currency: str = "") -> Decision:
-    """The decision on one experiment, gated by its health checks.
-
-    "ship" needs all of: the best arm significantly better than control after Holm; the split as intended (no
-    sample-ratio mismatch); an observed lift at least as large as the test could reliably detect (``mde``, the
-    relative lift with 80% power; a significant lift below it is most likely overstated, the winner's curse); and
-    the always-valid confidence sequence clear of zero at the end (``sequence_ok``), so the result survives the
-    peeking that dashboards invite. Any failed check gives "do not trust" (SRM) or "keep running" (power, sequence)
-    with one sentence saying which. A significantly worse arm gives "keep control".
-    """
-    best = comparisons.sort_values("diff", ascending=False).iloc[0]
-    worst = comparisons.sort_values("diff").iloc[0]
-    lift = (f"{best['rate']:.1%} vs {best['control_rate']:.1%} for control, {best['diff'] * 100:+.1f} percentage points "
-            f"({best['relative_lift']:+.0%}; 95% CI {best['rel_ci_low']:+.0%} to {best['rel_ci_high']:+.0%}); chance "
-            f"to beat control {best['chance_to_beat_control']:.1%}")
-    if srm is not None and srm.get("mismatch"):
-        return Decision("do not trust", (
-            f"**Do not act on this test.** The arms did not receive the intended split of units (sample-ratio "
-            f"mismatch, χ² p = {srm['p_value']:.2g}), so any difference may come from how units were assigned or "
-            f"tracked, not from the variants. Observed: {best['arm']} {lift}. **Next:** find the cause of the "
-            "mismatch, fix it and rerun the test."), blocked_by="sample-ratio mismatch")
-    impact = expected_impact(best, audience, value_per_conversion, currency) if audience else None
-    if best["significant"] and best["diff"] > 0:
-        if mde is not None and np.isfinite(mde) and best["relative_lift"] < mde:
-            return Decision("keep running", (
-                f"**Promising but not proven on {metric_label}:** {best['arm']} {lift}. The lift is significant, but "
-                f"smaller than the {mde:.0%} this test could reliably detect, and significant results from an "
-                "underpowered test usually overstate the true effect (the winner's curse). **Next:** keep the test "
-                "running to the sample size in the planner below before rolling out."),
-                blocked_by="underpowered for the lift seen", impact=impact)
-        if sequence_ok is False:
-            return Decision("keep running", (
-                f"**Promising but not proven on {metric_label}:** {best['arm']} {lift}. The fixed-sample test is "
-                "significant, but the always-valid interval, which stays honest however often the results were "
-                "looked at, still includes zero. **Next:** keep the test running until it excludes zero."),
-                blocked_by="always-valid interval includes zero", impact=impact)
-        text = (f"**{best['arm']} wins on {metric_label}:** {lift}; significant after correcting for "
-                f"{len(comparisons)} comparison(s) (Holm p = {best['p_holm']:.3g}), the split intact and the "
-                "always-valid interval clear of zero.")
-        if impact:
-            text += " " + impact_sentence(impact)
-        return Decision("ship", text + " **Next:** roll it out and keep a small holdout to confirm the lift.",
-                        impact=impact)
-    if worst["significant"] and worst["diff"] < 0:
-        return Decision("keep control", (
-            f"**Control wins on {metric_label}:** {worst['arm']} is worse by {abs(worst['diff']) * 100:.1f} percentage "
-            f"points ({worst['relative_lift']:+.0%}, Holm p = {worst['p_holm']:.3g}). **Next:** keep the control "
-            "version."))
-    floor = f" The test could only detect lifts of about {mde:.0%} or more." if mde is not None and np.isfinite(mde) \
-        else ""
-    return Decision("no clear difference", (
-        f"**No clear winner on {metric_label}.** The best arm, {best['arm']}: {lift}, which is not conclusive.{floor} "
-        "**Next:** keep the cheaper version, or rerun with the sample size from the planner below."))
+def srm_reason(srm: dict) -> str:
+    return (f"sample-ratio mismatch (χ² p = {srm['p_value']:.2g}): the arms did not receive the intended split")
 
 
 def judge(units: pd.DataFrame, variant: str, control: str, metric: str, intended: dict | None, alpha: float = 0.05,
-          order: str | None = None, value_col: str | None = None, currency: str = "", seed: int = 0
-          ) -> tuple[pd.DataFrame, dict, float, pd.DataFrame, Decision]:
-    """Everything a decision needs for one experiment: the comparisons, the SRM test, the minimum detectable lift,
-    the monitoring path of the best arm and the gated :func:`decide`."""
+          order: str | None = None, value_col: str | None = None, currency: str = "", seed: int = 0,
+          specs: list[M.MetricSpec] | None = None, blocked: list[str] | None = None, correction: str = "holm",
+          exact_below: int = M.EXACT_BELOW, exact_test: str = "boschloo", winsor_upper: float = 0.999,
+          covariate: str | None = None, target_mde: float | None = None
+          ) -> tuple[pd.DataFrame, dict, float, pd.DataFrame, Decision, pd.DataFrame]:
+    """Everything a decision needs for one experiment: the comparisons on the primary metric, the SRM test, the
+    minimum detectable lift, the monitoring path of the best arm, the :mod:`ab_decision` verdict on the declared
+    metrics (``specs``; :func:`default_specs` otherwise) gated by SRM and the other failed checks in ``blocked``,
+    and the per-metric results behind it."""
     comparisons = compare_arms(units, variant, control, metric, alpha)
     srm = srm_test(units[variant].value_counts(), intended)
     base = float(units.loc[units[variant] == control, metric].mean())
@@ -521,9 +445,11 @@ def judge(units: pd.DataFrame, variant: str, control: str, metric: str, intended
         conv = units[(units[variant] == control) & (units[metric] > 0)]
         value = float(conv[value_col].mean()) if len(conv) else None
     audience = int(len(units) / max(units[variant].nunique(), 1))
-    decision = decide(comparisons, metric.replace("_", " "), alpha, mde, srm, sequence_clear(path), audience, value,
-                      currency)
-    return comparisons, srm, mde, path, decision
+    specs = specs or default_specs(units, metric, value_col, covariate, target_mde)
+    results = D.evaluate(units, variant, control, specs, alpha, correction, exact_below, exact_test, winsor_upper)
+    reasons = ([srm_reason(srm)] if srm["mismatch"] else []) + [r for r in (blocked or []) if "sample ratio (all" not in r]
+    decision = D.decide(results, alpha, reasons, audience, value, currency)
+    return comparisons, srm, mde, path, decision, results
 
 
 # ---------------------------------------------------------------------------
@@ -797,8 +723,9 @@ def overview(tables: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFra
     for name in campaign_experiments(tables["campaigns"])["experiment"]:
         units = campaign_units(tables["sends"], tables["campaigns"], tables.get("orders"), name)
         d = _declared(name, units)
-        comp, srm, mde, _, decision = judge(units, "variant", d["control"], d["metric"],
-                                            units.attrs["intended_split"], alpha)
+        comp, srm, mde, _, decision, _ = judge(units, "variant", d["control"], d["metric"],
+                                               units.attrs["intended_split"], alpha, value_col="revenue",
+                                               covariate="pre_revenue")
         best = comp.sort_values("diff", ascending=False).iloc[0]
         rows.append({"experiment": name, "test": units.attrs["name"], "units": len(units),
                      "arms": units["variant"].nunique(), "metric": d["metric"], "SRM p": srm["p_value"],
@@ -997,3 +924,158 @@ def kpi_values(decision: Decision, experiments: pd.DataFrame | None) -> dict:
     verdicts = experiments["decision"].tolist() if experiments is not None and len(experiments) else \
         [decision.verdict]
     return {"experiments_to_ship": f"{verdicts.count('ship')} of {len(verdicts)}"}
+
+
+# ---------------------------------------------------------------------------
+# Declared metrics, health, variance reduction, power and A/A for report 06
+# ---------------------------------------------------------------------------
+
+
+def declared_specs(metrics: dict, units: pd.DataFrame, default: list[M.MetricSpec]) -> list[M.MetricSpec]:
+    """The analyst's metric declarations (``metrics`` parameter: name → fields of :class:`ab_metrics.MetricSpec`)
+    checked against the units' columns, or ``default`` when none are declared."""
+    if not metrics:
+        return default
+    specs = []
+    for name, fields in metrics.items():
+        where = f"parameter metrics[{name!r}]"
+        if not isinstance(fields, dict):
+            raise ExperimentError(f"{where}: expected a mapping such as {{'kind': 'mean', 'column': 'revenue'}}")
+        allowed = set(M.MetricSpec.__dataclass_fields__) - {"name"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ExperimentError(f"{where}: unknown field(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+        spec = M.MetricSpec(name=name, **fields)
+        if spec.kind not in M.KINDS:
+            raise ExperimentError(f"{where}: kind {spec.kind!r}; expected one of {', '.join(M.KINDS)}")
+        if spec.role not in M.ROLES:
+            raise ExperimentError(f"{where}: role {spec.role!r}; expected one of {', '.join(M.ROLES)}")
+        for col in (spec.column, spec.denominator, spec.pre, spec.pre_denominator, spec.among):
+            if col and col not in units:
+                raise ExperimentError(f"{where}: column {col!r} is not in the experiment's units (columns: "
+                                      f"{', '.join(map(str, units.columns))})")
+        if spec.kind == "ratio" and not spec.denominator:
+            raise ExperimentError(f"{where}: a ratio metric needs a 'denominator' column")
+        specs.append(spec)
+    if not any(s.role == "goal" for s in specs):
+        raise ExperimentError("parameter metrics: declare at least one metric with role 'goal'")
+    return specs
+
+
+def secondary_specs(units: pd.DataFrame, revenue: str | None, winsor_upper: float = 0.999,
+                    denominator: str = "") -> list[M.MetricSpec]:
+    """Secondary views of revenue when the data has it: revenue per click or per conversion (a ratio metric,
+    delta method), the median order value of units that bought (a quantile metric, conditional on buying) and
+    revenue per unit capped at the pooled ``winsor_upper`` quantile (beside the raw mean)."""
+    if not revenue or revenue not in units:
+        return []
+    out = []
+    per = {"clicked": "click", "converted": "conversion", "orders": "order", "sessions": "session"}
+    if denominator:  # the analyst's choice first
+        per = {denominator: per.get(denominator, denominator), **per}
+    for denominator, noun in per.items():
+        if denominator in units and units[denominator].sum() > 0:
+            out.append(M.MetricSpec(f"{revenue} per {noun}", "ratio", revenue, denominator=denominator,
+                                    role="secondary"))
+            break
+    out.append(M.MetricSpec(f"median {revenue} of buying units", "quantile", revenue, q=0.5, role="secondary",
+                            among=revenue))
+    out.append(M.MetricSpec(f"{revenue} per unit, capped at p{winsor_upper * 100:g}", "winsorised", revenue,
+                            role="secondary"))
+    return out
+
+
+def campaign_exposures(sends: pd.DataFrame, campaigns: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """Every send of one campaign test as (unit_id, variant): the input of the crossover check."""
+    camp = campaign_experiments(campaigns)
+    camp = camp[camp["experiment"] == experiment]
+    if camp.empty:
+        return pd.DataFrame(columns=["unit_id", "variant"])
+    s = sends[sends["campaign_id"] == camp["campaign_id"].iloc[0]]
+    unit = (s["customer_id"] if "customer_id" in s else pd.Series(pd.NA, index=s.index)).astype("string")
+    if "email" in s:
+        unit = unit.fillna(s["email"].astype("string"))
+    return pd.DataFrame({"unit_id": unit.to_numpy(), "variant": s["variant"].astype(str).map(_arm_name).to_numpy()})
+
+
+def variance_reduction_table(units: pd.DataFrame, variant: str, control: str, arm: str, metric: str,
+                             covariates: list[str], stratum: str | None, alpha: float = 0.05) -> pd.DataFrame:
+    """The same effect estimated four ways: plain difference, CUPED on the first covariate, regression adjustment
+    on all covariates (and the stratum), post-stratification on the stratum; with each one's standard error and
+    the variance it removes relative to the plain difference."""
+    d = units[units[variant].isin([control, arm])].copy()
+    covariates = [c for c in covariates if c in d]
+    t = (d[variant] == arm).to_numpy()
+    y = d[metric].to_numpy(dtype=float)
+    rows = [("plain difference", M.mean(y[~t], y[t], alpha))]
+    if covariates:
+        x = d[covariates[0]].to_numpy(dtype=float)
+        rows.append((f"CUPED on {covariates[0]}", M.cuped_mean(y[~t], y[t], x[~t], x[t], alpha)))
+        X = d[covariates + ([stratum] if stratum and stratum in d else [])].copy()
+        if stratum and stratum in X:
+            X[stratum] = X[stratum].astype(str).fillna("unknown")
+        rows.append((f"regression adjustment on {', '.join(X.columns)}", M.regression_adjusted(y, t, X, alpha)))
+    if stratum and stratum in d and d[stratum].notna().any():
+        rows.append((f"post-stratification by {stratum}",
+                     M.post_stratified(y, t, d[stratum].astype(str).fillna("unknown"), alpha)))
+    base = rows[0][1].se ** 2
+    return pd.DataFrame([{"estimator": name, "effect": e.diff, "standard error": e.se,
+                          "95% CI": f"{e.ci_low:+,.3f} to {e.ci_high:+,.3f}", "p": e.p_value,
+                          "variance removed": 1 - e.se**2 / base if base > 0 else 0.0} for name, e in rows])
+
+
+def power_table(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """For each declared metric (first arm): the effect this test detects with 80% power, absolute and relative to
+    control, and its power at the metric's target effect."""
+    rows = []
+    for _, r in results.drop_duplicates("metric").iterrows():
+        floor = D.detectable(r, alpha)
+        target = r["target_mde"]
+        has_target = target is not None and np.isfinite(target) and target > 0
+        rows.append({"metric": r["metric"], "type": r["kind"], "role": r["role"], "units per arm": int(r["n_arm"]),
+                     "detectable effect (80% power)": floor,
+                     "relative": floor / abs(r["control_value"]) if r["control_value"] else np.nan,
+                     "target": f"{target:.0%}" if has_target else "–",
+                     "power at target": M.power_at_effect(target * r["control_value"], r["se"], alpha)
+                     if has_target and r["control_value"] else np.nan})
+    return pd.DataFrame(rows)
+
+
+def aa_check(units: pd.DataFrame, variant: str, control: str, specs: list[M.MetricSpec], n_sims: int,
+             alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """A/A simulation on the control arm's own units (no treatment effect there): the false-positive rate of each
+    declared metric over ``n_sims`` random half-splits."""
+    table = M.aa_simulation(units[units[variant] == control], specs, n_sims, alpha, seed)
+    table["false-positive rate (95% CI)"] = [f"{v:.1%} ({lo:.1%} to {hi:.1%})" for v, lo, hi in
+                                            zip(table["false_positive_rate"], table["ci_low"], table["ci_high"])]
+    table["as designed"] = np.where(table["calibrated"], f"yes (α = {alpha:.0%})", "NO")
+    return table[["metric", "kind", "simulations", "false-positive rate (95% CI)", "as designed"]]
+
+
+def with_unit_properties(units: pd.DataFrame, c360: pd.DataFrame | None,
+                         columns: tuple[str, ...] = ("country", "acquisition_channel", "preferred_channel")
+                         ) -> pd.DataFrame:
+    """Units with properties of their customer from the 360° table (country, channel…), for SRM by slice and
+    regression adjustment. Units without a customer key get none."""
+    if c360 is None or "customer_key" not in units:
+        return units
+    props = c360.set_index("customer_key")
+    out = units.copy()
+    for col in columns:
+        if col in props and col not in out:
+            out[col] = out["customer_key"].map(props[col])
+    out.attrs = units.attrs
+    return out
+
+
+def with_decision(experiments: pd.DataFrame | None, name: str, decision: Decision) -> pd.DataFrame | None:
+    """The overview with the analysed experiment's row carrying the report's own decision (its declared metrics
+    and full health checks), so the table and the answer above it agree."""
+    if experiments is None or not len(experiments):
+        return experiments
+    out = experiments.copy()
+    key = name.rsplit("(", 1)[-1].rstrip(")")
+    hit = (out["experiment"] == key) | (out["test"] == name)
+    out.loc[hit, "decision"] = decision.verdict
+    out.loc[hit, "why"] = decision.blocked_by
+    return out

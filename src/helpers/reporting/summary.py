@@ -257,8 +257,8 @@ def recommended_actions(values: dict, metrics: dict[str, dict], currency: str, w
             out.append(Action(f"Roll out {m6.get('best_arm')} from {m6.get('experiment')}", owners["experiment"],
                               impact.get("money"), "the test's lift at its own audience size, control's value per "
                               "conversion", "06_ab_test"))
-        elif verdict in ("keep running", "do not trust"):
-            what = "Fix the split of" if verdict == "do not trust" else "Keep running"
+        elif verdict == "keep running" or (verdict == "no decision" and m6.get("blocked_by")):
+            what = "Keep running" if verdict == "keep running" else "Fix the health checks of"
             out.append(Action(f"{what} {m6.get('experiment')} before deciding ({m6.get('blocked_by')})",
                               owners["experiment"], None, "avoids rolling out an effect that may not exist",
                               "06_ab_test"))
