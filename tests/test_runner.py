@@ -200,8 +200,14 @@ def test_clv_outputs_on_the_sample(ci_run):
     clv = pd.read_parquet(root / "data" / "processed" / "clv.parquet")
     assert clv["customer"].is_unique and (clv["clv"] >= 0).all()
     assert clv["p_alive"].between(0, 1).all() or clv["p_alive"].isna().all()  # missing when dropout is not identified
+    # every prediction carries its interval, the expected next order date included
+    for col in ("clv", "expected_purchases", "next_order_date"):
+        assert (clv[f"{col}_low"] <= clv[col]).all() and (clv[col] <= clv[f"{col}_high"]).all(), col
     text = (root / "reports" / "html" / "04_clv.html").read_text(encoding="utf-8")
     assert "Truth check" in text and "How we know" in text and "held out of the fit" in text
+    for part in ("P(alive) over time for customer", "by frequency and recency", "weighted mean |error|",
+                 "expected next order (90% interval)"):
+        assert part in text, part
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
 
 

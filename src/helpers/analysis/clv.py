@@ -113,8 +113,11 @@ def _fit(neg_ll, x0: np.ndarray, names: list[str], jac=None) -> tuple[dict, dict
     return dict(zip(names, theta)), dict(zip(names, se)), float(-res.fun), diag
 
 
-def _newton(f_grad_hess, x0: np.ndarray, max_iter: int = 20, tol: float = 1e-8):
+def _newton(f_grad_hess, x0: np.ndarray, max_iter: int = 20, tol: float = 1e-6):
     """Newton's method in log-parameters with an analytic Hessian.
+
+    Stops after a step smaller than ``tol``: convergence is quadratic, so the point reached is then within
+    about tol² of the optimum.
 
     Returns ``(theta, standard errors, log-likelihood, diagnostics)``, or ``None`` when a step fails to
     improve the likelihood (the caller then falls back to the quasi-Newton search).
@@ -162,15 +165,22 @@ class _BGNBDObjective:
         # shift=1 gives MBG/NBD: its Beta terms carry b + x + 1 where BG/NBD's carry b + x, and customers without
         # a repeat purchase may have left too, so they take the general per-customer path.
         self.shift = shift
-        zero = (x == 0) if shift == 0 else np.zeros(x.shape, dtype=bool)
+        zero = x == 0
+        if shift:
+            # MBG/NBD: customers without a repeat purchase (t_x = 0) differ only in T, so they enter the
+            # per-customer path once per distinct T, weighted by their count
+            T0, w0 = _distinct(T[zero], w[zero])
+            x, t_x, T, w = (np.r_[x[~zero], np.zeros(T0.size)], np.r_[t_x[~zero], np.zeros(T0.size)],
+                            np.r_[T[~zero], T0], np.r_[w[~zero], w0])
+            zero = np.zeros(x.shape, dtype=bool)
         self.T0, self.w0 = _distinct(T[zero], w[zero])
         rep = ~zero
         self.w = w[rep]
-        self.ux, self.x_idx = np.unique(x[rep], return_inverse=True)
+        self.ux, self.x_idx = _unique_inverse(x[rep])
         self.wx = np.bincount(self.x_idx, weights=self.w, minlength=self.ux.size)
         self.x = x[rep]
-        self.uT, self.T_idx = np.unique(T[rep], return_inverse=True)
-        self.ut, self.t_idx = np.unique(t_x[rep], return_inverse=True)
+        self.uT, self.T_idx = _unique_inverse(T[rep])
+        self.ut, self.t_idx = _unique_inverse(t_x[rep])
         self.n = float(w.sum())
 
     def neg_ll(self, log_p: np.ndarray) -> float:
@@ -248,9 +258,21 @@ class _BGNBDObjective:
         return -ll, -(theta * g), -H_phi
 
 
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, in linear time when the values are whole numbers from 0 to a
+    few million (purchase counts, days): no sort of a million-row array."""
+    values = np.asarray(values)
+    if values.size and values.min() >= 0 and values.max() < 5_000_000:
+        as_int = values.astype(np.int64)
+        if np.array_equal(as_int, values):
+            present = np.bincount(as_int) > 0
+            return np.flatnonzero(present).astype(values.dtype), (np.cumsum(present) - 1)[as_int]
+    return np.unique(values, return_inverse=True)
+
+
 def _distinct(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values with summed weights."""
-    u, idx = np.unique(values, return_inverse=True)
+    u, idx = _unique_inverse(values)
     return u, np.bincount(idx, weights=weights, minlength=u.size)
 
 
@@ -273,7 +295,7 @@ def _fit_bgnbd_family(model, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: n
     if len(x) > 200_000:
         sub = slice(None, None, 20)
         warm = _BGNBDObjective(x[sub], t_x[sub], T[sub], w[sub], shift)
-        x0 = minimize(warm.neg_ll_and_grad, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-12}).x
+        x0 = minimize(warm.neg_ll_and_grad, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-10}).x
         fitted = _newton(_BGNBDObjective(x, t_x, T, w, shift).neg_ll_grad_hess, x0)
         if fitted is not None:
             theta, se, model.log_likelihood_, model.diagnostics_ = fitted
@@ -463,7 +485,7 @@ class _GammaGammaObjective:
     """
 
     def __init__(self, x: np.ndarray, m: np.ndarray) -> None:
-        self.ux, self.x_idx = np.unique(x, return_inverse=True)
+        self.ux, self.x_idx = _unique_inverse(x)
         self.wx = np.bincount(self.x_idx, minlength=self.ux.size).astype(float)
         self.x, self.mx = x, m * x
         self.log_m = np.log(m)
@@ -544,7 +566,7 @@ class GammaGammaFitter:
             # Large data: fit every 20th customer, then finish on everyone with Newton steps and the analytic
             # Hessian (as BetaGeoFitter does).
             warm = _GammaGammaObjective(x[::20], m[::20])
-            x0 = minimize(warm.neg_ll_and_grad, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-12}).x
+            x0 = minimize(warm.neg_ll_and_grad, x0, jac=True, method="L-BFGS-B", options={"ftol": 1e-10}).x
             fitted = _newton(_GammaGammaObjective(x, m).neg_ll_grad_hess, x0)
             if fitted is not None:
                 theta, se, self.log_likelihood_, self.diagnostics_ = fitted

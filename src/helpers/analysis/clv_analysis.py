@@ -641,8 +641,8 @@ def clv_uncertainty(summary: pd.DataFrame, model, gg: GammaGammaFitter, as_of: p
                     n_draws: int = 100, level: float = 0.90, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Parametric bootstrap of every prediction: ``n_draws`` parameter sets of the purchase model and of
     Gamma-Gamma from their fits' covariance (:func:`clv_models.parameter_draws`), each giving every customer's
-    CLV, expected purchases and P(alive). Returns per-customer ``level`` intervals and the draws of CLV
-    (draws × customers) for totals over any group."""
+    CLV, expected purchases, P(alive) and expected next order date. Returns per-customer ``level`` intervals and
+    the draws of CLV (draws × customers) for totals over any group."""
     from helpers.analysis.clv_models import parameter_draws, with_params
 
     draws_m = parameter_draws(model, n_draws, seed)
@@ -650,16 +650,22 @@ def clv_uncertainty(summary: pd.DataFrame, model, gg: GammaGammaFitter, as_of: p
     clv = np.empty((n_draws, len(summary)))
     purchases = np.empty_like(clv)
     alive = np.empty_like(clv)
+    wait = np.empty_like(clv)
+    start = pd.Timestamp(as_of).normalize()
     for i in range(n_draws):
         m, g = with_params(model, draws_m[i]), with_params(gg, draws_g[i])
         p = predict_customers(summary, m, g, as_of, unit_days, forecast_days, horizon_days, annual_discount_rate,
                               profit_margin)
         clv[i], purchases[i], alive[i] = p["clv"], p["expected_purchases"], p["p_alive"]
+        wait[i] = (p["next_order_date"] - start).dt.days.to_numpy()
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     out = pd.DataFrame(index=summary.index)
     for name, values in (("clv", clv), ("expected_purchases", purchases), ("p_alive", alive)):
         out[f"{name}_low"] = np.quantile(values, lo, axis=0)
         out[f"{name}_high"] = np.quantile(values, hi, axis=0)
+    # the expected next order date's interval, from the same draws (whole days after the window)
+    for name, q in (("next_order_date_low", lo), ("next_order_date_high", hi)):
+        out[name] = start + pd.to_timedelta(np.round(np.quantile(wait, q, axis=0)), unit="D")
     return out, clv
 
 
@@ -690,6 +696,7 @@ def customer_frame(pred: pd.DataFrame, data: CLVData, processed_dir: Path) -> pd
 def top_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``n`` customers with the highest predicted CLV, by pseudonymous id only."""
     cols = ["customer_id", "clv", "historical_value", "p_alive", "expected_purchases", "next_order_date"]
+    cols += [c for c in ["next_order_date_low", "next_order_date_high"] if c in frame]
     cols += [c for c in ["p_buy_within_30d"] if c in frame]
     cols += [c for c in ["persona"] if c in frame]
     return frame.sort_values("clv", ascending=False).head(n)[cols].reset_index(drop=True)
@@ -706,9 +713,13 @@ def top_display(table: pd.DataFrame, currency: str) -> pd.DataFrame:
             out[col] = out[col].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
     if "expected_purchases" in out:
         out["expected_purchases"] = out["expected_purchases"].map(lambda v: f"{v:.1f}")
+    if "next_order_date_low" in out:
+        out["next_order_date"] = [f"{d:%Y-%m-%d} ({lo:%d %b} – {hi:%d %b})" for d, lo, hi in
+                                  zip(out["next_order_date"], out.pop("next_order_date_low"),
+                                      out.pop("next_order_date_high"))]
     return out.rename(columns={"customer_id": "customer", "clv": "predicted CLV", "historical_value": "value to date",
                                "p_alive": "P(alive)", "expected_purchases": "orders expected (forecast window)",
-                               "next_order_date": "expected next order",
+                               "next_order_date": "expected next order (90% interval)",
                                "p_buy_within_30d": "chance of an order within 30 days"})
 
 
