@@ -153,3 +153,21 @@ def test_prediction_intervals_reach_their_nominal_coverage_on_simulated_customer
         hits_alive.append((iv["p_alive_low"] <= alive) & (alive <= iv["p_alive_high"]))
     assert np.mean(hits) == pytest.approx(0.90, abs=0.03)
     assert np.mean(hits_alive) == pytest.approx(0.90, abs=0.03)
+
+
+def test_a_degenerate_fit_is_reported_and_never_chosen():
+    """Every customer buying at the same Poisson rate, nobody leaving: the gamma heterogeneity runs off to the edge
+    (r, alpha to infinity) for some models, whose predictions overflow. They are flagged and not chosen, and the
+    chosen model predicts finite numbers."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    T = rng.uniform(100, 400, n)
+    x = rng.poisson(0.01 * T)
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1), 0.0)
+    cal = pd.DataFrame({"frequency": x.astype(float), "recency": np.floor(t_x), "T": np.floor(T)})
+    table = M.compare_models(cal)
+    chosen, _ = M.choose_model(table, dropout_identified=False)
+    model = table.attrs["fitted"][chosen]
+    assert np.isfinite(model.conditional_expected_purchases(90.0, cal["frequency"], cal["recency"], cal["T"])).all()
+    flagged = table[table["note"].str.contains("degenerate", na=False)]
+    assert len(flagged) >= 1 and flagged["bic"].isna().all() and chosen not in set(flagged["model"])

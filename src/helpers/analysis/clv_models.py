@@ -359,8 +359,18 @@ def compare_models(cal: "pd.DataFrame", holdout: "pd.Series | None" = None, dura
         k = len(m.params_)
         row = {"model": name, "parameters": k, "log_likelihood": m.log_likelihood_,
                "bic": k * np.log(n) - 2 * m.log_likelihood_, "note": ""}
+        with np.errstate(all="ignore"):
+            pred = m.conditional_expected_purchases(duration or float(np.median(cal["T"])), cal["frequency"],
+                                                    cal["recency"], cal["T"])
+        if not np.all(np.isfinite(pred)):
+            # parameters run off to the edge of their space (e.g. r and alpha to infinity when every customer buys
+            # at the same rate): the likelihood may look good, but the model cannot predict, so it cannot be chosen
+            edge = ", ".join(f"{k} {v:.3g}" for k, v in m.params_.items())
+            row.update({"bic": np.nan, "note": f"degenerate fit ({edge}): its predictions are not finite"})
+            rows.append(row)
+            fitted.pop(name, None)
+            continue
         if holdout is not None and duration:
-            pred = m.conditional_expected_purchases(duration, cal["frequency"], cal["recency"], cal["T"])
             actual = np.asarray(holdout, dtype=float)
             row.update({"holdout_total_error_pct": 100 * (pred.sum() - actual.sum()) / max(actual.sum(), 1e-9),
                         "holdout_mae": float(np.mean(np.abs(pred - actual)))})
