@@ -42,7 +42,9 @@ def test_notebook_is_thin_and_offline(path):
     assert not re.search(r"^\s*(def|class) ", code, re.M), "logic belongs in src/helpers, not in notebooks"
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert len(cell.source.splitlines()) <= 25, f"cell too long for a thin notebook: {cell.source[:60]!r}"
+            # the parameters cell only declares (one line each, with its comment); every other cell stays short
+            limit = 40 if "parameters" in cell.metadata.get("tags", []) else 25
+            assert len(cell.source.splitlines()) <= limit, f"cell too long for a thin notebook: {cell.source[:60]!r}"
 
 
 def test_no_network_calls_in_the_package(project_root):

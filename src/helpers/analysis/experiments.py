@@ -1079,3 +1079,29 @@ def with_decision(experiments: pd.DataFrame | None, name: str, decision: Decisio
     out.loc[hit, "decision"] = decision.verdict
     out.loc[hit, "why"] = decision.blocked_by
     return out
+
+
+def health_and_decision(setup: Setup, units: pd.DataFrame, source: str, tables: dict, currency: str,
+                        alpha: float = 0.05, seed: int = 0, metrics: dict | None = None,
+                        target_mde: float | None = None, correction: str = "holm", exact_below: int = M.EXACT_BELOW,
+                        exact_test: str = "boschloo", winsor_upper: float = 0.999,
+                        dimensions: list[str] | None = None, pre_metrics: list[str] | None = None) -> dict:
+    """Report 06's analysis of one experiment: the declared metrics (:func:`declared_specs`), the health checks
+    (:func:`ab_health.health_checks`, with crossover from the sends of a campaign test) and :func:`judge` gated by
+    them. Returns a dict with ``specs``, ``checks``, ``health``, ``comparisons``, ``srm``, ``mde``, ``path``,
+    ``decision`` and ``results``."""
+    from helpers.analysis import ab_health as H
+
+    specs = declared_specs(metrics or {}, units, default_specs(units, setup.metric, setup.revenue, setup.covariate,
+                                                                target_mde))
+    exposures = campaign_exposures(tables["sends"], tables["campaigns"], units.attrs.get("experiment", "")) \
+        if source == "campaigns" else None
+    when = setup.order or ("sent_at" if "sent_at" in units else None)
+    checks, health = H.health_checks(units, setup.variant, setup.control, setup.intended, list(dimensions or []),
+                                     pre_metrics or [c for c in units if str(c).startswith("pre_")], exposures,
+                                     "unit_id" if exposures is not None else None, when)
+    comparisons, srm, mde, path, decision, results = judge(
+        units, setup.variant, setup.control, setup.metric, setup.intended, alpha, setup.order, setup.revenue,
+        currency, seed, specs, H.blocking(checks), correction, exact_below, exact_test, winsor_upper)
+    return {"specs": specs, "checks": checks, "health": health, "comparisons": comparisons, "srm": srm, "mde": mde,
+            "path": path, "decision": decision, "results": results}
