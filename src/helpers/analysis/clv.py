@@ -86,13 +86,15 @@ def _hessian_from_gradient(grad, x: np.ndarray, eps: np.ndarray) -> np.ndarray:
     return (h + h.T) / 2
 
 
-def _fit(neg_ll, x0: np.ndarray, names: list[str], jac=None) -> tuple[dict, dict, float, FitDiagnostics]:
+def _fit(neg_ll, x0: np.ndarray, names: list[str], jac=None, ftol: float = 1e-14
+         ) -> tuple[dict, dict, float, FitDiagnostics]:
     """Minimise ``neg_ll`` over log-parameters; return params, standard errors, LL and diagnostics.
 
     ``jac``, when given, returns ``(neg_ll, gradient)`` in the log-parameters and is used for the search.
+    ``ftol`` is the relative change of -LL at which the numerical-gradient search stops.
     """
     if jac is None:
-        res = minimize(neg_ll, x0, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+        res = minimize(neg_ll, x0, method="L-BFGS-B", options={"maxiter": 2000, "ftol": ftol, "gtol": 1e-9})
     else:
         res = minimize(jac, x0, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-7})
     theta = np.exp(res.x)

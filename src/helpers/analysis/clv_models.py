@@ -87,11 +87,14 @@ def _fit_grouped(model, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarr
     """
     from scipy.optimize import minimize
 
+    ftol = 1e-14
     if len(a) > 200_000:
         sub = slice(None, None, 20)
         x0 = minimize(_grouped_objective(model, a[sub], b[sub], c[sub], w[sub]), x0, method="L-BFGS-B").x
+        # -LL is in the millions here: a relative change of 1e-12 is a change of about 1e-6 in the likelihood
+        ftol = 1e-12
     model.params_, model.standard_errors_, model.log_likelihood_, model.diagnostics_ = _fit(
-        _grouped_objective(model, a, b, c, w), x0, model.names)
+        _grouped_objective(model, a, b, c, w), x0, model.names, ftol=ftol)
     model.n_customers_ = int(w.sum())
     return model
 
