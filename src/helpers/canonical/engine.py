@@ -169,6 +169,12 @@ class Dialect:
             return f"((unix_timestamp({later}) - unix_timestamp({earlier})) / 86400.0)"
         return f"(epoch({later}) - epoch({earlier})) / 86400.0"
 
+    def date_diff_days(self, earlier: str, later: str) -> str:
+        """Whole calendar days from the date ``earlier`` to the date ``later``, as a double."""
+        if self.name == "spark":
+            return f"CAST(datediff({later}, {earlier}) AS DOUBLE)"
+        return f"CAST(date_diff('day', {earlier}, {later}) AS DOUBLE)"
+
     def string_agg(self, expr: str, sep: str = ", ") -> str:
         if self.name == "spark":
             return f"array_join(collect_list({expr}), {self.lit(sep)})"
@@ -178,6 +184,11 @@ class Dialect:
         if self.name == "spark":
             return f"max_by({expr}, {by})"
         return f"arg_max({expr}, {by})"
+
+    def arg_min(self, expr: str, by: str) -> str:
+        if self.name == "spark":
+            return f"min_by({expr}, {by})"
+        return f"arg_min({expr}, {by})"
 
     def mode(self, expr: str) -> str:
         """Most frequent value (ties: the smallest)."""
@@ -195,7 +206,9 @@ class Engine:
     def register_parquet(self, name: str, path: str | Path) -> None:
         raise NotImplementedError
 
-    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+    def register_frame(self, name: str, frame: pd.DataFrame, copy: bool = True) -> None:
+        """Make ``frame`` queryable as ``name``; with ``copy=False`` the engine may read the frame in place (the
+        caller keeps it alive and unchanged while it is queried)."""
         raise NotImplementedError
 
     def create(self, name: str, sql: str) -> None:
@@ -249,7 +262,10 @@ class DuckDBEngine(Engine):
     def register_parquet(self, name: str, path: str | Path) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({lit(str(path))})")
 
-    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+    def register_frame(self, name: str, frame: pd.DataFrame, copy: bool = True) -> None:
+        if not copy:
+            self.con.register(name, frame)  # a view over the frame's arrays: no copy
+            return
         self.con.register(f"_frame_{name}", frame)
         self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS SELECT * FROM {ident('_frame_' + name)}")
         self.con.unregister(f"_frame_{name}")
