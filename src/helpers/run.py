@@ -73,6 +73,17 @@ def quiet_kernel_manager():
     return EncryptedKernelManager
 
 
+def kernel_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children (the kernels papermill started and
+    reaped); 0 where the platform has no ``resource`` module."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def fail_location(executed: Path) -> str:
     """The visible cell that failed: its number among the notebook's code cells, the section it is in, and its
     first line."""
@@ -221,7 +232,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
             continue
         say(f"[{i}/{len(notebooks)}] {name}: {title} ...")
         executed = executed_dir / f"{name}.ipynb"
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), kernel_cpu_seconds()
         status, reason = "ok", ""
         try:
             papermill.execute_notebook(str(nb), str(executed), parameters=values, kernel_name="python3",
@@ -245,6 +256,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
             continue
         scrub_file(executed, secrets)
         seconds = time.perf_counter() - t0
+        entry["kernel_cpu_seconds"] = kernel_cpu_seconds() - cpu0
         stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}", "title": title,
                  "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav, "current": f"{name}.html"}

@@ -10,9 +10,12 @@ from datetime import datetime, timezone
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
 import pandas as pd
+
+if TYPE_CHECKING:  # nbformat is needed by the runner's export only; importing it costs a kernel ~1.4 s
+    import nbformat
 
 from helpers.core.fmt import fmt_number  # noqa: F401  (re-exported for notebooks)
 from helpers.core.safety import inline_markup
@@ -337,6 +340,8 @@ def data_fingerprint(folder: str | Path) -> str:
 def prepare_for_stakeholders(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop setup cells (tag ``remove-cell``), kernel-only widgets (tag ``interactive``), the parameters cells and
     stderr noise (warnings, progress); keep the saved widget state only when a widget is still displayed."""
+    import nbformat
+
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for cell in nb.cells:
@@ -369,6 +374,7 @@ def export_html(executed: str | Path, html_path: str | Path, stamp: dict | None 
     Widgets load require.js and the html-manager from ``widget_assets_url`` (relative to the page), where
     the runner copies the files ``helpers.widget_assets`` fetched at install time: never from a CDN.
     """
+    import nbformat
     from nbconvert import HTMLExporter
 
     nb = prepare_for_stakeholders(nbformat.read(str(executed), as_version=4))
@@ -474,6 +480,8 @@ def mark_stale(html_path: str | Path, reason: str) -> None:
 
 def notebook_title(nb_path: str | Path) -> str:
     """The first markdown heading of a notebook, or its file name."""
+    import nbformat
+
     nb = nbformat.read(str(nb_path), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
