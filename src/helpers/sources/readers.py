@@ -332,6 +332,13 @@ class _Stager:
         self.writer.write_table(pa.table({ROW: pa.array(list(rows), type=pa.int64()), **cols}, schema=self.schema))
         self.count += len(frame)
 
+    def add_table(self, table: pa.Table) -> None:
+        """Add an Arrow table of ``ROW`` and text columns; columns it lacks are null."""
+        cols = {c: (table.column(c) if c in table.column_names else pa.nulls(table.num_rows, type=pa.string()))
+                for c in self.columns}
+        self.writer.write_table(pa.table({ROW: table.column(ROW), **cols}, schema=self.schema))
+        self.count += table.num_rows
+
     def flush(self) -> None:
         if not self.rows:
             return
@@ -582,7 +589,19 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
     records: list[dict] = []
     rows: list[int] = []
     columns: dict[str, None] = {}
-    chunks: list[tuple[list[int], list[dict]]] = []
+    # Each full chunk is spilled at once to a temporary Parquet part (its own columns, all text), so memory holds
+    # one chunk however long the file is; the parts are conformed to the final columns at the end.
+    parts: list[Path] = []
+
+    def spill() -> None:
+        cols = [c for c in columns if any(c in rec for rec in records)]
+        part = staged_path.with_name(f".{staged_path.stem}.part{len(parts)}.parquet")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({ROW: pa.array(rows, type=pa.int64()),
+                                 **{c: pa.array([rec.get(c) for rec in records], type=pa.string()) for c in cols}}),
+                       str(part))
+        parts.append(part)
+
     undecodable = dict(decoder.undecodable)
     for line_no, text in decoder.lines():
         if limit is not None and acc.records >= limit:
@@ -614,19 +633,23 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
         records.append(flat)
         rows.append(line_no)
         if len(records) >= CHUNK_RECORDS:
-            chunks.append((rows, records))
+            spill()
             rows, records = [], []
     if records:
-        chunks.append((rows, records))
-    if not chunks:
+        spill()
+    if not parts:
         if bad:
             raise SourceError(label, row=bad[0][ROW], expected="at least one readable JSON object per line",
                               got=f"no readable line ({bad[0]['reason']})")
         raise SourceError(label, expected="at least one JSON object per line", got="no data lines")
     stager = _Stager(staged_path, list(columns))
-    for r, recs in chunks:
-        stager.add_frame(pd.DataFrame.from_records(recs, columns=list(columns)), r)
-    stager.close()
+    try:
+        for part in parts:
+            stager.add_table(pq.read_table(str(part)))
+    finally:
+        stager.close()
+        for part in parts:
+            part.unlink(missing_ok=True)
     acc.staged, acc.unreadable, acc.columns = stager.count, len(bad), list(columns)
     acc.decoded_with_fallback = list(decoder.fallback_lines)
     acc.fallback_encoding = FALLBACK if decoder.fallback_lines else ""
