@@ -32,21 +32,21 @@ AS_OF = pd.Timestamp("2026-09-30 23:59:59")
 
 
 def build(layout: DataLayout, catalog_path=None, window: tuple[str, str] = SAMPLE_WINDOW, db_url: str = "",
-          source_dir=None, strict: bool = False):
-    """Steps 01 and 02 of the package on ``layout``: ``(collection, built)``."""
+          source_dir=None, strict: bool = False, engine: str = "duckdb"):
+    """Steps 01 and 02 of the package on ``layout`` with ``engine``: ``(collection, built)``."""
     from helpers.canonical import collection as C
     from helpers.canonical.build import build_canonical
-    from helpers.canonical.engine import DuckDBEngine
+    from helpers.canonical.engine import make_engine
     from helpers.sources.catalog import load_catalog
 
     cat = load_catalog(catalog_path)
     raw = source_dir or layout.raw
-    with DuckDBEngine() as eng:
+    with make_engine(engine) as eng:
         col = C.collect(cat, raw, db_url or str(layout.raw / "crm.sqlite"), layout.staged, eng, *window, strict=strict)
         as_of = pd.Timestamp(col.window[1]) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
         inv = C.inventory(col, as_of)
         C.stage(col, layout.staged, inv, C.dataset_info(col, raw, db_url, False), layout.processed)
-    with DuckDBEngine() as eng:
+    with make_engine(engine) as eng:
         built = build_canonical(layout, eng, as_of)
     return col, built
 

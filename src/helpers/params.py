@@ -159,10 +159,10 @@ def check_meaning(name: str, value: object, where: str) -> object:
         except ValueError:
             raise ParameterError(f"{where}: parameter {name!r} is not a calendar date: {value!r}") from None
         return value.strip()
-    if name == "engine" and value != "duckdb":
-        raise ParameterError(f"{where}: parameter 'engine' = {value!r}: this release runs on the embedded DuckDB "
-                             "engine only ('duckdb'); the Spark engine is planned (the SQL already goes through an "
-                             "engine dialect), see the README, Scale-out")
+    if name == "engine" and value not in ("duckdb", "spark"):
+        raise ParameterError(f"{where}: parameter 'engine' = {value!r}: expected 'duckdb' (embedded, one machine) "
+                             "or 'spark' (PySpark; the cluster URL comes from CIW_SPARK_MASTER), see the README, "
+                             "Scale-out")
     if name == "alpha" and isinstance(value, (int, float)) and not 0 < value <= 0.5:
         raise ParameterError(f"{where}: parameter 'alpha' is a significance level and must lie in (0, 0.5], "
                              f"got {value!r}")

@@ -95,8 +95,8 @@ def clean_entity(engine: Engine, state: CleanState, entity: Entity) -> None:
     columns = entity_columns(engine, catalog, entity)
     engine.create(f"union__{name}", union_sql(engine, catalog, entity, columns))
     # 1. exact duplicates within a source
-    engine.create(f"ranked__{name}", f"SELECT *, row_number() OVER (PARTITION BY _source, _hash ORDER BY {ROW}) "
-                                     f"AS _copy FROM {d.q('union__' + name)}")
+    engine.create(f"ranked__{name}", f"SELECT *, CAST(row_number() OVER (PARTITION BY _source, _hash ORDER BY {ROW}) "
+                                     f"AS BIGINT) AS _copy FROM {d.q('union__' + name)}")
     dups = engine.frame(f"SELECT _source, count(*) AS n FROM {d.q('ranked__' + name)} WHERE _copy > 1 GROUP BY 1")
     for src, n in zip(dups["_source"], dups["n"]):
         state.exact_duplicates[src] = state.exact_duplicates.get(src, 0) + int(n)

@@ -243,7 +243,7 @@ def _summary(engine: Engine, name: str, spec: SourceSpec, mapping: conform.Mappi
     d = engine.dialect
     t = d.q(f"typed__{name}")
     roles = [r for r in spec.model.roles if r in mapping.columns or r in mapping.constants]
-    parts = ["count(*) AS n"] + [f"avg(CASE WHEN {d.q(r)} IS NULL THEN 1.0 ELSE 0.0 END) AS {d.q('m__' + r)}"
+    parts = ["count(*) AS n"] + [f"avg(CASE WHEN {d.q(r)} IS NULL THEN 1 ELSE 0 END) AS {d.q('m__' + r)}"
                                  for r in roles]
     date_role = spec.model.date_role if spec.model.date_role in roles else None
     if date_role:

@@ -279,7 +279,7 @@ def conform_sql(d: Dialect, mapping: Mapping, dataset: Dataset, staged: str, win
     for s in sqls:
         required = spec.is_required(s.role) and not _guest_customer(spec, s.role)
         t, v = d.q(f"t__{s.role}"), d.q(f"v__{s.role}")
-        cases = [f"WHEN {t} IS NULL THEN {d.lit('required') if required else 'NULL'}"]
+        cases = [f"WHEN {t} IS NULL THEN {d.lit('required') if required else d.null_of('text')}"]
         for rule, cond, _ in s.checks:
             cases.append(f"WHEN {cond} THEN {d.lit(rule)}")
         if spec.rules.decimal_check and spec.model.roles[s.role].type in ("number", "money") and spec.locale.thousands:

@@ -44,7 +44,8 @@ def sessions_sql(engine: Engine) -> str:
     device = "device" if "device" in cols else d.null_of("category")
 
     def n(kind: str) -> str:
-        return f"sum(CASE WHEN event_type = {d.lit(kind)} THEN 1 ELSE 0 END) AS {kind}"
+        # BIGINT on every engine (DuckDB's sum of integers is a 128-bit integer, Spark's a 64-bit one)
+        return f"CAST(sum(CASE WHEN event_type = {d.lit(kind)} THEN 1 ELSE 0 END) AS BIGINT) AS {kind}"
 
     return f"""SELECT {session} AS session_id, max(customer_key) AS customer_key,
                       min({device}) AS device, min(ts) AS start, count(*) AS events,
@@ -122,9 +123,9 @@ def build(engine: Engine, as_of: pd.Timestamp) -> pd.DataFrame:
                   "LEFT JOIN c360_cat ct ON ct.customer_key = k.customer_key"]
         selects += [
             "COALESCE(od.orders, 0) AS orders", "COALESCE(od.cancelled_orders, 0) AS cancelled_orders",
-            "od.first_order", "od.last_order", "round(COALESCE(od.gross_revenue, 0), 2) AS gross_revenue",
-            "round(COALESCE(od.linked_refunds, 0) + COALESCE(ul.unlinked, 0), 2) AS refunds",
-            "round(COALESCE(od.orders_net, 0) - COALESCE(ul.unlinked, 0), 2) AS net_revenue",
+            "od.first_order", "od.last_order", f"{d.round_money('COALESCE(od.gross_revenue, 0)')} AS gross_revenue",
+            f"{d.round_money('COALESCE(od.linked_refunds, 0) + COALESCE(ul.unlinked, 0)')} AS refunds",
+            f"{d.round_money('COALESCE(od.orders_net, 0) - COALESCE(ul.unlinked, 0)')} AS net_revenue",
             "COALESCE(od.units, 0) AS units",
             "COALESCE(od.returned_units, 0) + COALESCE(ul.unlinked_units, 0) AS returned_units",
             "od.discount_share", "pm.payment_method AS preferred_payment", "ch.channel AS preferred_channel",
@@ -134,7 +135,7 @@ def build(engine: Engine, as_of: pd.Timestamp) -> pd.DataFrame:
         engine.create("web_sessions", sessions_sql(engine))
         dev = "lower(COALESCE(device, ''))"
         share = lambda devs: (f"avg(CASE WHEN {dev} IN ({', '.join(d.lit(x) for x in devs)}) "  # noqa: E731
-                              "THEN 1.0 ELSE 0.0 END)")
+                              "THEN 1 ELSE 0 END)")
         engine.create("c360_web", f"""
             SELECT customer_key, count(*) AS sessions, sum(page_view) AS page_views, sum(product_view) AS product_views,
                    sum(add_to_cart) AS add_to_cart, max(start) AS last_visit,
@@ -198,6 +199,8 @@ def finish(c360: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         if col not in out:
             out[col] = 0.0
         out[col] = out[col].astype(float).fillna(0.0).round(2)
+    for col in TEXT_COLUMNS:  # text even when empty: an engine may hand over an all-missing column untyped
+        out[col] = out[col].astype("str")
     for col in ["first_order", "last_order", "last_visit", "signup_date"]:
         if col not in out:
             out[col] = pd.NaT
@@ -217,6 +220,7 @@ def finish(c360: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     return out[COLUMNS].sort_values("customer_key", kind="stable").reset_index(drop=True)
 
 
+TEXT_COLUMNS = ["age_band", "country", "region", "city", "gender", "acquisition_channel"]
 COLUMNS = ["customer_key", "customer_pseudo_id", "n_accounts", "signup_date", "age_band", "country", "region", "city",
            "gender", "acquisition_channel", "marketing_consent", "orders", "cancelled_orders", "first_order",
            "last_order", "gross_revenue", "refunds", "net_revenue", "avg_order_value", "units", "returned_units",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 ENGINES = ("duckdb", "spark")
+SPARK_LOG_CONFIG = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.properties"
 
 
 def lit(value: object) -> str:
@@ -104,9 +105,18 @@ class Dialect:
         millionth, up to 10^32) and comes back as a double."""
         return f"CAST(sum(CAST({expr} AS DECIMAL(38, 6))) AS DOUBLE)"
 
+    def round_money(self, expr: str, digits: int = 2) -> str:
+        """``expr`` rounded commercially (half away from zero) to ``digits`` decimals, the same on every engine.
+
+        Rounding the double itself differs between engines (DuckDB rounds the binary value, so 63.495 stored as
+        63.49499… gives 63.49; Spark goes through its decimal text and gives 63.50); the decimal a person would
+        write, DECIMAL(38, 6), is rounded instead, so both give 63.50 as a cashier would."""
+        return f"CAST(round(CAST({expr} AS DECIMAL(38, 6)), {int(digits)}) AS DOUBLE)"
+
     def exact_avg(self, expr: str) -> str:
         """The mean of ``expr`` with the order-independence of :meth:`exact_sum`."""
-        return f"CAST(avg(CAST({expr} AS DECIMAL(38, 6))) AS DOUBLE)"
+        # the exact sum over the count, divided as doubles: engines round a DECIMAL average to different scales
+        return f"({self.exact_sum(expr)} / NULLIF(count({expr}), 0))"
 
     def null_of(self, role_type: str) -> str:
         return f"CAST(NULL AS {self.sql_type(role_type)})"
@@ -301,13 +311,147 @@ class DuckDBEngine(Engine):
         self.con.close()
 
 
+class SparkEngine(Engine):
+    """Apache Spark through PySpark: the same SQL on a cluster, for data that outgrows one machine.
+
+    The master comes from ``master``, else the environment variable ``CIW_SPARK_MASTER`` (a cluster URL such as
+    ``spark://host:7077`` or ``yarn``; it may carry credentials, so it is never printed or logged), else
+    ``local[*]``. Every table the workbench creates is materialised, which cuts Spark's lineage so a later step
+    never recomputes an earlier one: on a cluster it is written to Parquet under a work directory
+    (``CIW_SPARK_WORKDIR``, else a temporary folder) and read back, which survives a lost executor; on
+    ``local[...]`` it is a local checkpoint (blocks in memory and on local disk), a third faster on small data.
+    ``materialise`` (``parquet`` or ``checkpoint``) overrides the choice. Results are written as one Parquet file
+    per table, rows in the same fixed order as DuckDB's, so the notebooks read the same files whichever engine
+    made them.
+    """
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, workdir: str | Path | None = None,
+                 conf: dict[str, str] | None = None, materialise: str | None = None) -> None:
+        import tempfile
+
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise RuntimeError("engine 'spark' needs PySpark and a Java runtime: pip install 'ci-workbench[spark]' "
+                               "and a JRE 17+ (see the README, Scale-out)") from None
+        import warnings
+
+        # The workbench passes data to and from Spark through Arrow only; tests/test_engines.py checks every table
+        # against DuckDB's under the installed pandas, so PySpark's general caution about pandas 3 does not apply.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        self.dialect = Dialect("spark")
+        master = master or os.environ.get("CIW_SPARK_MASTER") or "local[*]"
+        self.materialise = materialise or ("checkpoint" if master.startswith("local") else "parquet")
+        if self.materialise not in ("parquet", "checkpoint"):
+            raise ValueError(f"materialise must be 'parquet' or 'checkpoint', got {self.materialise!r}")
+        builder = (SparkSession.builder.master(master)
+                   .appName("ci-workbench")
+                   .config("spark.sql.session.timeZone", "UTC")
+                   # naive timestamps stay naive, as in DuckDB, and Parquet stores them as INT64 microseconds
+                   .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+                   .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+                   .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                   .config("spark.sql.shuffle.partitions", os.environ.get("CIW_SPARK_PARTITIONS", "2" if
+                                                                         master.startswith("local") else "200"))
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.driver.memory", os.environ.get("CIW_SPARK_DRIVER_MEMORY", "2g"))
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}"))
+        for key, value in (conf or {}).items():
+            builder = builder.config(key, value)
+        self.spark = builder.getOrCreate()
+        self.spark.sparkContext.setLogLevel("ERROR")
+        self._own_workdir = workdir is None and not os.environ.get("CIW_SPARK_WORKDIR")
+        self.workdir = Path(workdir or os.environ.get("CIW_SPARK_WORKDIR") or tempfile.mkdtemp(prefix="ciw-spark-"))
+        self._version: dict[str, int] = {}
+        self._views: set[str] = set()
+
+    def _materialise(self, name: str, df) -> None:
+        if self.materialise == "checkpoint":
+            df.localCheckpoint(eager=True).createOrReplaceTempView(name)
+            self._views.add(name)
+            return
+        # A fresh folder per version: a table rebuilt from itself must not overwrite the files it reads.
+        v = self._version[name] = self._version.get(name, 0) + 1
+        path = self.workdir / "tables" / f"{name}.v{v}"
+        df.write.mode("overwrite").parquet(str(path))
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def register_parquet(self, name: str, path: str | Path) -> None:
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def register_frame(self, name: str, frame: pd.DataFrame, copy: bool = True) -> None:
+        import pyarrow as pa
+
+        # through Arrow, so pandas' string, nullable and datetime columns keep their types
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type)
+                                               or pa.types.is_string_view(f.type) else f.type)
+                                      for f in table.schema]))
+        self._materialise(name, self.spark.createDataFrame(table))
+
+    def create(self, name: str, sql: str) -> None:
+        self._materialise(name, self.spark.sql(sql))
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        import pyarrow as pa
+
+        df = self.spark.sql(sql)
+        table = df.toArrow() if hasattr(df, "toArrow") else pa.Table.from_pandas(df.toPandas())
+        return _decimals_as_float(table).to_pandas()
+
+    def write_parquet(self, name: str, path: str | Path) -> Path:
+        """One Parquet file, rows in the order :meth:`DuckDBEngine.write_parquet` uses."""
+        import shutil
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cols = self.columns(name)
+        lead = [c for c in ("_source_order", "_source", "_row") if c in cols]
+        order = lead + [c for c in cols if c not in lead]
+        tmp = self.workdir / "out" / f"{name}.{os.getpid()}"
+        (self.spark.table(name).repartition(1).sortWithinPartitions(*order)
+         .write.mode("overwrite").parquet(str(tmp)))
+        parts = sorted(tmp.glob("part-*.parquet"))
+        if len(parts) != 1:  # pragma: no cover - repartition(1) writes exactly one part
+            raise RuntimeError(f"Spark wrote {len(parts)} files for table {name}, expected one")
+        shutil.move(str(parts[0]), path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    def columns(self, name: str) -> list[str]:
+        return list(self.spark.table(name).columns)
+
+    def exists(self, name: str) -> bool:
+        return name in self._views or bool(self.spark.catalog.tableExists(name))
+
+    def close(self) -> None:
+        for view in self._views:
+            self.spark.catalog.dropTempView(view)
+        self._views.clear()
+        if self._own_workdir:
+            import shutil
+
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _decimals_as_float(table):
+    """DuckDB hands DECIMAL results to pandas as floats; Spark as Python Decimals. Make them floats for both."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
 def make_engine(name: str = "duckdb", **kw) -> Engine:
     """The engine called ``name`` (``duckdb`` or ``spark``)."""
     if name == "duckdb":
         return DuckDBEngine(**kw)
     if name == "spark":
-        # The SQL is written against Dialect("spark") as well, but no Spark engine ships in this release.
-        raise ValueError("engine 'spark' is not available in this release: use 'duckdb' (see the README, Scale-out)")
+        return SparkEngine(**kw)
     raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}")
 
 

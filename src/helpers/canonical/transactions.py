@@ -210,7 +210,7 @@ def _convert_currency(engine: Engine, catalog: Catalog, out: Transactions, src: 
             f"CASE WHEN t.currency = {d.lit(cur)} THEN 1.0 END")
     join = (f"LEFT JOIN {d.q('clean__fx_rates')} f ON f.{d.q('currency')} = t.currency AND "
             f"f.{d.q('month')} = {d.month_start('t.' + date)}") if has_fx else ""
-    engine.create(f"{dst}_all", f"SELECT t.*, round(t.{amount} * ({rate}), 2) AS {result}, ({rate}) AS fx_rate "
+    engine.create(f"{dst}_all", f"SELECT t.*, {d.round_money(f't.{amount} * ({rate})')} AS {result}, ({rate}) AS fx_rate "
                                 f"FROM {d.q(src)} t {join}")
     missing = engine.frame(f"SELECT _source AS source, {ROW}, currency, {date} AS d FROM {d.q(dst + '_all')} "
                            f"WHERE fx_rate IS NULL AND {amount} IS NOT NULL AND _source IS NOT NULL")

@@ -21,6 +21,8 @@ SECRET_QUERY_KEYS = re.compile(r"^(pass(word)?|pwd|passwd|token|access[_-]?token
 SECRET_NAME = re.compile(r"(pass(word)?|passwd|pwd|secret|token|api[_-]?key|credential|private[_-]?key|sas)", re.I)
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV = ("CIW_SMTP_PASSWORD", "CIW_SMTP_USER", "CIW_DB_URL", "CIW_PSEUDONYM_KEY")
+# Environment variables holding a URL that is harmless unless it carries credentials (a Spark master).
+URL_ENV = ("CIW_SPARK_MASTER",)
 MASK = "***"
 
 
@@ -125,6 +127,10 @@ def secret_values(params: Mapping[str, object] | None = None, env: Mapping[str, 
 
     >>> secret_values({"db_url": "env:X"}, {"X": "postgresql://u:pw123456@h/db"})[:2]
     ['postgresql://u:pw123456@h/db', 'pw123456']
+    >>> secret_values({}, {"CIW_SPARK_MASTER": "spark://ops:t0ps3cret@spark-master:7077"})
+    ['spark://ops:t0ps3cret@spark-master:7077', 't0ps3cret']
+    >>> secret_values({}, {"CIW_SPARK_MASTER": "local[*]"})
+    []
     """
     env = os.environ if env is None else env
     found: list[str] = []
@@ -140,6 +146,9 @@ def secret_values(params: Mapping[str, object] | None = None, env: Mapping[str, 
             add(env.get(value[4:].strip()))
     for name in SECRET_ENV:
         add(env.get(name))
+    for name in URL_ENV:
+        if _url_secrets(env.get(name) or ""):
+            add(env.get(name))
     return found
 
 
