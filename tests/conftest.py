@@ -13,6 +13,24 @@ from helpers.core.paths import PROJECT_ROOT, DataLayout
 SMALL_N = 400
 
 
+def spark_missing() -> str | None:
+    """Why the Spark engine cannot run here (no PySpark, no Java), or None when it can."""
+    import shutil
+    import subprocess
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "PySpark is not installed (pip install -e '.[dev]')"
+    if shutil.which("java") is None:
+        return "no Java runtime: install one (Debian: apt-get install default-jre-headless); .ci/run does"
+    try:
+        subprocess.run(["java", "-version"], capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"java does not run: {e}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory) -> DataLayout:
     """Sample data for 400 customers in a temporary data folder."""

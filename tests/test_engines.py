@@ -8,7 +8,6 @@ they write is compared, schema and values, with no tolerance.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +15,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import build
+from conftest import build, spark_missing
 from helpers.core.paths import DataLayout
 from helpers.sample import synthetic
 
 
-def _spark_missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "PySpark is not installed (pip install -e '.[dev]')"
-    if shutil.which("java") is None:
-        return "no Java runtime: install one (Debian: apt-get install default-jre-headless); .ci/run does"
-    try:
-        subprocess.run(["java", "-version"], capture_output=True, check=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"java does not run: {e}"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing()))
+pytestmark = pytest.mark.skipif(spark_missing() is not None, reason=str(spark_missing()))
 
 
 @pytest.fixture(scope="module")

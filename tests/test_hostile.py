@@ -316,6 +316,8 @@ def test_broken_files_are_source_errors_naming_the_file(tmp_path, pipeline):
     ("window_end=01/09/2026", "expects an ISO date YYYY-MM-DD"),
     ("window_end=2026-13-45", "is not a calendar date"),
     ("k_min=-1", "must be at least 2"),
+    ("identity_matching=fuzzy", "expected 'probabilistic'"),
+    ("match_threshold=0.2", "is a match probability in [0.5, 1)"),
     ("engine=sparc", "expected 'duckdb' (embedded, one machine) or 'spark'"),
 ])
 def test_parameters_are_checked_for_meaning(tmp_path, override, message):

@@ -103,3 +103,18 @@ def test_identity_resolution_matches_truth_on_default_data(default_clean):
     scores = ID.pairwise_scores(predicted, m["person_id"])
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.99, scores
     assert scores["true_pairs"] > 5000  # the check has real pairs to find: duplicate accounts and cookies
+
+
+def test_probabilistic_matching_runs_on_the_default_data_and_only_adds_true_merges(default_clean):
+    """Splink is trained and used on the sample; the truth check the 02 report shows agrees with the test's."""
+    from helpers.analysis import truth
+
+    built, layout = default_clean["built"], default_clean["layout"]
+    m = built.matching
+    assert m is not None and m.ran and {"first_name", "last_name", "postcode", "email"} <= set(m.comparisons)
+    assert m.trained_m_from == "the pairs the exact rules joined" and 0 < m.prior < 1e-3
+    scores = truth.identity_scores(layout.truth, built.resolved, built.links)
+    assert scores["final"]["precision"] >= 0.99 and scores["final"]["recall"] >= 0.99, scores
+    if m.new_merges:
+        assert scores["final"]["recall"] > scores["exact_only"]["recall"]
+        assert scores["final"]["precision"] >= scores["exact_only"]["precision"] - 1e-9

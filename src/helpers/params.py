@@ -163,6 +163,11 @@ def check_meaning(name: str, value: object, where: str) -> object:
         raise ParameterError(f"{where}: parameter 'engine' = {value!r}: expected 'duckdb' (embedded, one machine) "
                              "or 'spark' (PySpark; the cluster URL comes from CIW_SPARK_MASTER), see the README, "
                              "Scale-out")
+    if name == "identity_matching" and value not in ("exact", "probabilistic"):
+        raise ParameterError(f"{where}: parameter 'identity_matching' = {value!r}: expected 'probabilistic' (exact rules "
+                             "plus Splink) or 'exact' (exact rules only)")
+    if name == "match_threshold" and isinstance(value, (int, float)) and not 0.5 <= value < 1:
+        raise ParameterError(f"{where}: parameter 'match_threshold' is a match probability in [0.5, 1), got {value!r}")
     if name == "alpha" and isinstance(value, (int, float)) and not 0 < value <= 0.5:
         raise ParameterError(f"{where}: parameter 'alpha' is a significance level and must lie in (0, 0.5], "
                              f"got {value!r}")

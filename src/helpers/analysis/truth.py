@@ -52,3 +52,26 @@ def cluster_recovery(truth_dir: str | Path, identity_map: pd.DataFrame, labels: 
     ok = planted.notna()
     return {"ari": float(adjusted_rand_score(planted[ok], labels[ok])), "n": int(ok.sum()),
             "crosstab": pd.crosstab(planted[ok].rename("planted segment"), labels[ok].rename("found"))}
+
+
+def identity_scores(truth_dir: str | Path, identity_map: pd.DataFrame, links: pd.DataFrame | None = None) -> dict | None:
+    """Pairwise precision and recall of the resolved customer keys against the generator's identity truth, for the
+    final resolution and, when ``links`` is given, for the exact rules alone (its links without the probabilistic
+    ones). ``None`` without truth."""
+    from helpers.canonical.identity import pairwise_scores, resolve
+    from helpers.canonical.matching import RULE
+
+    path = Path(truth_dir) / "identity.parquet"
+    if not path.exists():
+        return None
+    truth = pd.read_parquet(path)
+    truth = truth.assign(node=truth["record_type"] + ":" + truth["record_key"])
+
+    def score(resolved: pd.DataFrame) -> dict:
+        m = truth.merge(resolved, on="node", how="left")
+        return pairwise_scores(m["customer_key"].fillna("alone:" + m["node"]), m["person_id"])
+
+    out = {"final": score(identity_map)}
+    if links is not None and (links["rule"] == RULE).any():
+        out["exact_only"] = score(resolve(links[links["rule"] != RULE], identity_map["node"]))
+    return out

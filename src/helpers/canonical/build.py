@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.canonical import cleaning, customer360, identity, transactions
+from helpers.canonical import cleaning, customer360, identity, matching, transactions
 from helpers.canonical.collection import load_dataset_info
 from helpers.canonical.engine import Engine
 from helpers.core.paths import DataLayout
@@ -52,6 +52,7 @@ class Built:
     notes: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     derived_orders: bool = False
+    matching: matching.Matching | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -60,8 +61,15 @@ class Built:
         return {c: int(self.balance[c].sum()) for c in cols}
 
 
-def build_canonical(layout: DataLayout, engine: Engine, as_of: pd.Timestamp) -> Built:
-    """Run cleaning, valuation, identity resolution and the 360° table; write every output."""
+def build_canonical(layout: DataLayout, engine: Engine, as_of: pd.Timestamp, identity_matching: str = "probabilistic",
+                    match_threshold: float = matching.MATCH_THRESHOLD) -> Built:
+    """Run cleaning, valuation, identity resolution and the 360° table; write every output.
+
+    ``identity_matching``: ``exact`` links accounts by the exact rules only; ``probabilistic`` (the default) adds
+    the pairs of accounts Splink scores at or above ``match_threshold`` (see :mod:`helpers.canonical.matching`).
+    """
+    if identity_matching not in ("exact", "probabilistic"):
+        raise ValueError(f"identity_matching must be 'exact' or 'probabilistic', got {identity_matching!r}")
     info = load_dataset_info(layout.processed)
     catalog = load_catalog(info["catalog"])
     staged = layout.staged
@@ -81,7 +89,15 @@ def build_canonical(layout: DataLayout, engine: Engine, as_of: pd.Timestamp) -> 
         cleaning.enforce_references(engine, state, cleaning.ENTITIES["returns"], {"orders": "tx_orders"})
         transactions.build(engine, catalog)  # rebuild refunds and orders without the rejected returns
     links = identity.build_links(engine)
-    resolved = identity.resolve(links, identity.record_nodes(engine))
+    nodes = identity.record_nodes(engine)
+    resolved = identity.resolve(links, nodes)
+    matched = None
+    if identity_matching == "probabilistic":
+        records = matching.account_records(engine, identity.node_keys(resolved, "crm"))
+        matched = matching.match_accounts(records, match_threshold, spark=getattr(engine, "spark", None))
+        if len(matched.links):
+            links = pd.concat([links, matched.links], ignore_index=True)
+            resolved = identity.resolve(links, nodes)
     identity.attach_keys(engine, resolved)
     c360 = customer360.build(engine, as_of)
     quarantine = cleaning.quarantine_table(engine, state, unreadable)
@@ -97,7 +113,7 @@ def build_canonical(layout: DataLayout, engine: Engine, as_of: pd.Timestamp) -> 
     fixes = violations[violations["action"] == "set_missing"] if len(violations) else violations
     built = Built(info, bal, quarantine, cleaning.conflicts_table(state), links, resolved, c360,
                   transactions.money_summary(engine), fixes, notes=list(tx.notes),
-                  derived_orders=tx.derived_orders)
+                  derived_orders=tx.derived_orders, matching=matched)
     built.written = write_outputs(engine, layout, built)
     return built
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.canonical.build import Built
+from helpers.canonical.matching import Matching
 from helpers.core.fmt import fmt_money
 from helpers.core.text import plain_list
 from helpers.sources.catalog import Catalog
@@ -188,7 +189,9 @@ def identity_kpis(built: Built, sizes: pd.DataFrame) -> list[dict]:
     # customers is a registry KPI, shown beside these
     return [{"label": "customers with merged accounts", "value": int((sizes["crm"] > 1).sum())},
             {"label": "web/app visitors linked", "value": int(sizes["cookie"].sum())},
-            {"label": "links found", "value": len(built.links)}]
+            {"label": "links found", "value": len(built.links)},
+            {"label": "merges found only by probabilistic matching",
+             "value": built.matching.new_merges if built.matching is not None and built.matching.ran else 0}]
 
 
 def links_by_rule(links: pd.DataFrame) -> pd.DataFrame:
@@ -268,3 +271,72 @@ def conclusion(built: Built, currency: str) -> list[str]:
                  "it and listed below")
     out.append(text + ".")
     return out
+
+
+COLUMN_WORDS = {"email": "e-mail", "birth_date": "date of birth", "full_name": "full name", "first_name": "first name",
+                "last_name": "last name"}
+
+
+def matching_sentence(m: Matching | None, threshold: float) -> str:
+    """One plain sentence on what probabilistic matching did (or why it did not run)."""
+    if m is None:
+        return ("Accounts were linked by the exact rules only (`identity_matching: exact`); set it to "
+                "`probabilistic` to also link accounts by name, postcode, address and date of birth.")
+    if not m.ran:
+        return m.note
+    cols = plain_list([COLUMN_WORDS.get(c, c.replace("_", " ")) for c in m.comparisons])
+    return (f"Splink compared {m.accounts:,} accounts on {cols}: {m.scored_pairs:,} candidate pairs reached a match "
+            f"probability of {threshold:g}, and {m.new_merges:,} of them joined accounts the exact rules had left "
+            f"apart. Its agreement rates for true matches were learned from {m.trained_m_from}.")
+
+
+def plot_match_weights(m: Matching):
+    """Grouped horizontal bars: how many bits of evidence each column gave for a few scored pairs."""
+    import matplotlib.pyplot as plt
+
+    from helpers.core.plotting import PALETTE, label
+    from helpers.canonical.identity import pseudonymise
+
+    ex = m.examples
+    cols = [c for c in ex.columns if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
+    names = ["prior"] + [COLUMN_WORDS.get(c[3:], c[3:].replace("_", " ")) for c in cols]
+    prior = float(np.log2(m.prior / (1 - m.prior))) if m.prior else 0.0
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(names) * max(1, len(ex)) / 2 + 2))
+    height = 0.8 / max(len(ex), 1)
+    y = np.arange(len(names))
+    for i, row in ex.reset_index(drop=True).iterrows():
+        weights = [prior] + [float(row[c]) + float(row.get("mw_tf_adj_" + c[3:], 0.0) or 0.0) for c in cols]
+        a = pseudonymise(pd.Series([row["unique_id_l"]])).iloc[0]
+        b = pseudonymise(pd.Series([row["unique_id_r"]])).iloc[0]
+        how = "joined by the exact rules too" if row["exact_rules_joined"] else "joined only by this model"
+        ax.barh(y + i * height, weights, height=height, color=PALETTE[i % len(PALETTE)],
+                hatch=["", "//", ".."][i % 3], edgecolor="white",
+                label=f"{a} ↔ {b}: {row['match_weight']:+.1f} bits, p = {row['match_probability']:.4f} ({how})")
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_yticks(y + height * (len(ex) - 1) / 2, names)
+    ax.invert_yaxis()
+    label(ax, "What each column contributed to the match score of a few account pairs",
+          "Match weight (bits of evidence; + for the same person, − against)", "")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, ncol=1)
+    return fig
+
+
+def match_weight_caption(m: Matching) -> str:
+    ex = m.examples
+    return (f"Each bar is one column's evidence for {len(ex)} pseudonymised account pairs; the prior is the "
+            f"evidence before any column is compared (1 in {1 / m.prior:,.0f} random pairs is one person), and a pair "
+            f"is linked when the bars add up to a match probability of at least {m.threshold:g}.")
+
+
+def identity_truth_sentence(scores: dict | None) -> str:
+    """The truth check of identity resolution on generated data (empty on real data)."""
+    if not scores:
+        return ""
+    f = scores["final"]
+    text = (f"**Truth check (generated data only):** against the generator's record of who is who, pairs of records "
+            f"put together are right {f['precision']:.2%} of the time (precision) and {f['recall']:.2%} of the true "
+            f"pairs are found (recall), over {f['true_pairs']:,.0f} true pairs.")
+    if "exact_only" in scores:
+        e = scores["exact_only"]
+        text += (f" The exact rules alone reach precision {e['precision']:.2%} and recall {e['recall']:.2%}.")
+    return text

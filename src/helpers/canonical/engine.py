@@ -358,12 +358,20 @@ class SparkEngine(Engine):
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.driver.memory", os.environ.get("CIW_SPARK_DRIVER_MEMORY", "2g"))
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}"))
+        try:  # Splink's string-similarity functions (Jaro-Winkler…) for probabilistic identity matching on Spark
+            from splink.backends.spark import similarity_jar_location
+
+            builder = builder.config("spark.jars", similarity_jar_location())
+        except ImportError:  # pragma: no cover - splink is a dependency; without it matching stays on exact rules
+            pass
         for key, value in (conf or {}).items():
             builder = builder.config(key, value)
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
         self._own_workdir = workdir is None and not os.environ.get("CIW_SPARK_WORKDIR")
         self.workdir = Path(workdir or os.environ.get("CIW_SPARK_WORKDIR") or tempfile.mkdtemp(prefix="ciw-spark-"))
+        # Splink checkpoints its intermediate tables; they go under the work directory too
+        self.spark.sparkContext.setCheckpointDir(str(self.workdir / "checkpoints"))
         self._version: dict[str, int] = {}
         self._views: set[str] = set()
 

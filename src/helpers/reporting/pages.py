@@ -236,8 +236,12 @@ def callout_html(text: str, kind: Callout | str = Callout.INFO) -> str:
 
 
 def callout(text: str, kind: Callout | str = Callout.INFO) -> None:
-    """Display a highlighted plain-language conclusion of one of the :class:`Callout` kinds."""
+    """Display a highlighted plain-language conclusion of one of the :class:`Callout` kinds (nothing when ``text`` is
+    empty, e.g. a truth check on real data)."""
     from IPython.display import HTML, display
+
+    if not text:
+        return
 
     display(HTML(callout_html(text, kind)))
 
