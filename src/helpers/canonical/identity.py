@@ -149,6 +149,10 @@ def build_links(engine) -> pd.DataFrame:
                                   "WHERE phone IS NOT NULL")
             if len(phones):
                 norm = [normalise_phone(p, k) for p, k in zip(phones["phone"], phones["country"])]
+                # kept for probabilistic matching, which compares the same normalised phones
+                engine.register_frame("crm_phone_norm", pd.DataFrame({
+                    "customer_id": phones["customer_id"].astype(str), "raw": phones["phone"].astype(str),
+                    "norm": pd.Series(norm, dtype="object")}))
                 df = pd.DataFrame({"left": "crm:" + phones["customer_id"].astype(str),
                                    "right": pd.Series(norm, dtype="object").map(lambda v: f"phone:{v}" if v else None)})
                 links.append(df.dropna().assign(rule="crm phone"))
@@ -234,11 +238,17 @@ def resolve(links: pd.DataFrame, nodes: Iterable[str] = ()) -> pd.DataFrame:
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     frame = pd.DataFrame({"node": all_nodes.astype(str), "group": labels})
-    kind = frame["node"].str.split(":", n=1).str[0]
-    ident = frame["node"].str.split(":", n=1).str[1]
-    person = frame.assign(i=ident)[kind == "person"].groupby("group")["i"].min()
-    crm = frame.assign(i=ident)[kind == "crm"].groupby("group")["i"].min()
-    key = person.reindex(range(labels.max() + 1)).fillna(crm.reindex(range(labels.max() + 1)))
+    parts = frame["node"].str.partition(":")
+    kind, ident = parts[0].to_numpy(), parts[2]
+
+    def smallest(mask: np.ndarray) -> pd.Series:
+        # sort and keep the first per group: a groupby-min on Arrow strings falls back to a Python loop per group
+        sub = pd.DataFrame({"group": labels[mask], "i": ident[mask].to_numpy()})
+        sub = sub.sort_values(["group", "i"], kind="stable").drop_duplicates("group")
+        return pd.Series(sub["i"].to_numpy(), index=sub["group"].to_numpy())
+
+    groups = range(labels.max() + 1)
+    key = smallest(kind == "person").reindex(groups).fillna(smallest(kind == "crm").reindex(groups))
     frame["customer_key"] = frame["group"].map(key).astype("string")
     return frame[["node", "customer_key"]].sort_values("node", kind="stable").reset_index(drop=True)
 

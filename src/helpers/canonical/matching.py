@@ -93,8 +93,21 @@ def account_records(engine, exact_keys: pd.Series) -> pd.DataFrame:
     # the latest row of each account (by source line), as the 360° table does
     latest = d.arg_max
     sel = ", ".join(f"{latest(d.q(c), d.q(ROW))} AS {d.q(c)}" for c in wanted)
-    raw = engine.frame(f"SELECT customer_id{', ' + sel if sel else ''} FROM clean__customers "
-                       "WHERE customer_id IS NOT NULL GROUP BY customer_id ORDER BY customer_id")
+    latest_rows = (f"SELECT customer_id{', ' + sel if sel else ''} FROM clean__customers "
+                   "WHERE customer_id IS NOT NULL GROUP BY customer_id")
+    # e-mails and phones as the exact rules normalised them (identity.build_links keeps both tables)
+    known_email = "email" in cols and engine.exists("email_norm")
+    known_phone = "phone" in cols and engine.exists("crm_phone_norm")
+    joins, extra = [], []
+    if known_email:
+        joins.append("LEFT JOIN email_norm e ON e.raw = l.email")
+        extra.append("e.norm AS email_norm")
+    if known_phone:
+        joins.append("LEFT JOIN (SELECT customer_id, raw, min(norm) AS norm FROM crm_phone_norm GROUP BY 1, 2) p "
+                     "ON p.customer_id = l.customer_id AND p.raw = l.phone")
+        extra.append("p.norm AS phone_norm")
+    raw = engine.frame(f"SELECT l.*{''.join(', ' + x for x in extra)} FROM ({latest_rows}) l {' '.join(joins)} "
+                       "ORDER BY l.customer_id")
     out = pd.DataFrame({"unique_id": raw["customer_id"].astype(str)})
     for c in ("first_name", "last_name", "full_name", "address", "city"):
         if c in raw:
@@ -103,10 +116,11 @@ def account_records(engine, exact_keys: pd.Series) -> pd.DataFrame:
         out["postcode"] = _map_distinct(raw["postcode"], lambda v: None if fold(v) is None else
                                         fold(v).replace(" ", "").upper())
     if "email" in raw:
-        out["email"] = _map_distinct(raw["email"], normalise_email)
+        out["email"] = raw["email_norm"] if known_email else _map_distinct(raw["email"], normalise_email)
     if "phone" in raw:
         country = raw["country"] if "country" in raw else pd.Series([None] * len(raw))
-        out["phone"] = [normalise_phone(p, k) if isinstance(p, str) else None for p, k in zip(raw["phone"], country)]
+        out["phone"] = raw["phone_norm"] if known_phone else \
+            [normalise_phone(p, k) if isinstance(p, str) else None for p, k in zip(raw["phone"], country)]
     if "birth_date" in raw:
         out["birth_date"] = pd.to_datetime(raw["birth_date"], errors="coerce").dt.strftime("%Y-%m-%d")
     for c in list(out.columns[1:]):
