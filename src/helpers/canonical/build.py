@@ -138,6 +138,6 @@ def write_outputs(engine: Engine, layout: DataLayout, built: Built) -> list[Path
     tables = {"customer_360": built.c360}
     for path in written:
         if path.parent == clean_dir and path.stem != "customers":
-            tables[path.stem] = pd.read_parquet(path)
+            tables[path.stem] = path
     written.append(write_duckdb(tables, p / "workbench.duckdb"))
     return written

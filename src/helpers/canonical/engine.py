@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 ENGINES = ("duckdb", "spark")
+DUCKDB_MEMORY = "1GB"  # the embedded engine's default memory limit (CIW_MEMORY_LIMIT overrides); beyond it, it spills
 SPARK_LOG_CONFIG = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.properties"
 
 
@@ -266,8 +268,12 @@ class DuckDBEngine(Engine):
         self.con.execute("SET preserve_insertion_order = true")
         if threads or os.environ.get("CIW_THREADS"):
             self.con.execute(f"SET threads = {int(threads or os.environ['CIW_THREADS'])}")
-        if memory_limit or os.environ.get("CIW_MEMORY_LIMIT"):
-            self.con.execute(f"SET memory_limit = {lit(memory_limit or os.environ['CIW_MEMORY_LIMIT'])}")
+        # DuckDB keeps an in-memory database's tables in its buffer up to the memory limit (80% of the machine by
+        # default), so a 50,000-customer run held 6.7 GB there. Capped, it spills to a private temporary folder:
+        # step 02 at 50,000 customers then peaks at 1.6 GB instead of 6.7 GB for a quarter more time.
+        self.con.execute(f"SET memory_limit = {lit(memory_limit or os.environ.get('CIW_MEMORY_LIMIT') or DUCKDB_MEMORY)}")
+        self._spill = tempfile.mkdtemp(prefix="ciw-duckdb-")
+        self.con.execute(f"SET temp_directory = {lit(self._spill)}")
 
     def register_parquet(self, name: str, path: str | Path) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({lit(str(path))})")
@@ -308,7 +314,10 @@ class DuckDBEngine(Engine):
                                      [name, name]).df().iloc[:, 0].sum())
 
     def close(self) -> None:
+        import shutil
+
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
 
 class SparkEngine(Engine):

@@ -49,8 +49,11 @@ def save_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> list[Pat
     return [save_table(df, Path(folder) / f"{name}.parquet") for name, df in tables.items()]
 
 
-def write_duckdb(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """(Re)create an embedded DuckDB database file holding ``tables``, for analysts to query with SQL."""
+def write_duckdb(tables: dict[str, pd.DataFrame | Path], path: str | Path) -> Path:
+    """(Re)create an embedded DuckDB database file holding ``tables``, for analysts to query with SQL.
+
+    A table given as a Parquet path is copied by DuckDB straight from the file, so pandas never holds it (the web
+    events of a large shop are millions of rows)."""
     import duckdb
 
     path = Path(path)
@@ -59,6 +62,9 @@ def write_duckdb(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
         Path(str(path) + suffix).unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
         for name, df in tables.items():
+            if isinstance(df, (str, Path)):
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet(?)', [str(df)])
+                continue
             con.register("_frame", df)
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
             con.unregister("_frame")
