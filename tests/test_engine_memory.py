@@ -1,0 +1,37 @@
+"""The embedded engine keeps to its memory limit by spilling, and cleans up after itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.canonical.engine import DUCKDB_MEMORY, DuckDBEngine
+
+
+def _limit(eng: DuckDBEngine) -> str:
+    return eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_default_limit_environment_override_and_private_spill_folder(monkeypatch):
+    monkeypatch.delenv("CIW_MEMORY_LIMIT", raising=False)
+    with DuckDBEngine() as eng:
+        default = _limit(eng)
+        spill = Path(eng.con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.is_dir() and spill.name.startswith("ciw-duckdb-")
+    assert not spill.exists()  # removed on close
+    assert DUCKDB_MEMORY == "1GB" and default.endswith("MiB") and 900 < float(default.split()[0]) < 1000
+    monkeypatch.setenv("CIW_MEMORY_LIMIT", "3GB")
+    with DuckDBEngine() as eng:
+        assert _limit(eng).startswith("2.7")  # 3 GB in GiB
+
+
+def test_a_table_larger_than_the_limit_is_built_by_spilling():
+    """10 M rows of wide text (about 500 MB) sorted and aggregated under a 100 MB limit: DuckDB spills to the private
+    folder instead of failing, and the answer is exact."""
+    with DuckDBEngine(memory_limit="100MB") as eng:
+        eng.create("big", "SELECT i, repeat(CAST(i % 1000 AS VARCHAR), 12) AS txt FROM range(10000000) t(i)")
+        got = eng.frame("SELECT txt, count(*) AS n, max(i) AS top FROM big GROUP BY txt ORDER BY txt LIMIT 3")
+    expected = pd.DataFrame({"txt": ["0" * 12, "100" * 12, "10" * 12], "n": [10_000] * 3,
+                             "top": [9_999_000, 9_999_100, 9_999_010]})
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
