@@ -612,35 +612,74 @@ def _make_web_events(rng, persons, accounts, orders, horizon):
     ev["offset"] = np.where(ev["k"] < 0, 0.0, rng.uniform(0, 0.015, len(ev))) + (ev["k"].clip(lower=0) * 0.002)
     ev = ev.sort_values(["s", "offset"], kind="stable").reset_index(drop=True)
     s = ev["s"].to_numpy()
-    ev["day"] = sess_day_all[s] + ev["offset"]
-    ev["session_id"] = sess_ids[s]
-    ev["anonymous_id"] = all_cookie_ids[sess_cookie_all[s]]
-    ev["device"] = all_cookie_device[sess_cookie_all[s]]
-    ev["ip"] = np.array(ips, dtype=object)[s]
-    is_login = (ev["event_type"] == "login").to_numpy()
-    ev["customer_id"] = np.where(is_login, sess_login[s], None)
-    is_cap = (ev["event_type"] == "email_capture").to_numpy()
+    day = sess_day_all[s] + ev["offset"].to_numpy()
+    etype = ev["event_type"].to_numpy()
+    del ev  # from here on, numbers per event; the text columns are made once, in the final order
+    is_login, is_cap = etype == "login", etype == "email_capture"
     cap_person = sess_person_all[s[is_cap]]
     kinds = rng.choice(["same", "upper", "plus", "dots"], size=cap_person.size, p=[0.55, 0.2, 0.15, 0.1])
-    ev["email"] = None
-    ev.loc[is_cap, "email"] = [email_variant(emails[p], k) for p, k in zip(cap_person, kinds)]
+    email = np.full(s.size, None, dtype=object)
+    email[is_cap] = [email_variant(emails[p], k) for p, k in zip(cap_person, kinds)]
+    sku = rng.integers(1, 241, s.size)
     cats = np.array([c.lower() for c in CATEGORIES], dtype=object)
-    page = np.where(ev["event_type"] == "product_view",
-                    "/p/SKU-" + pd.Series(rng.integers(1, 241, len(ev))).map("{:05d}".format).to_numpy(),
-                    "/c/" + cats[rng.integers(len(cats), size=len(ev))])
-    kind = ev["event_type"]  # equality tests: pandas' isin on Arrow strings builds a Python list per call
-    page = np.where(((kind == "add_to_cart") | (kind == "checkout")).to_numpy(), "/cart", page)
-    page = np.where(((kind == "login") | (kind == "email_capture")).to_numpy(), "/account", page)
-    ev["page"] = page
-    ev = ev[ev["day"] < horizon]  # sessions that start just before the end stop at the end of the window
-    ev = ev.sort_values(["day", "session_id"], kind="stable").reset_index(drop=True)
-    ev["event_id"] = [f"e{i:09d}" for i in range(len(ev))]
+    cat = rng.integers(len(cats), size=s.size)
+    # sessions that start just before the end stop at the end of the window; then order by time and session
+    keep = np.flatnonzero(day < horizon)
+    _, sess_rank = np.unique(sess_ids, return_inverse=True)
+    order = keep[np.lexsort((sess_rank[s[keep]], day[keep]))]  # stable, as sort_values(["day", "session_id"])
+    events = _Events(day=day[order], session=s[order], kind=etype[order], login=is_login[order],
+                     email=email[order], sku=sku[order], cat=cat[order], sess_ids=sess_ids,
+                     sess_cookie=sess_cookie_all, sess_login=sess_login, cookie_ids=all_cookie_ids,
+                     cookie_device=all_cookie_device, ips=np.array(ips, dtype=object), cats=cats)
     cookies = pd.DataFrame({"anonymous_id": all_cookie_ids,
                             "pidx": np.concatenate([cookie_person, np.full(n_anon, -1)])})
-    seen = set(ev["anonymous_id"].unique().tolist())
-    cookies = cookies[[c in seen for c in cookies["anonymous_id"].tolist()]].reset_index(drop=True)
-    return ev[["event_id", "day", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id",
-               "email", "ip"]], cookies
+    seen = np.zeros(all_cookie_ids.size, dtype=bool)
+    seen[sess_cookie_all[events.session]] = True  # cookies with at least one event in the window
+    cookies = cookies[seen].reset_index(drop=True)
+    return events, cookies
+
+
+@dataclass
+class _Events:
+    """The web events as numbers per event, in their final order; :meth:`frame` makes the text columns of a slice.
+
+    The text of millions of events (ids, pages, addresses) would take gigabytes at 50,000 customers; the writer
+    asks for one chunk at a time instead."""
+
+    day: np.ndarray
+    session: np.ndarray
+    kind: np.ndarray
+    login: np.ndarray
+    email: np.ndarray
+    sku: np.ndarray
+    cat: np.ndarray
+    sess_ids: np.ndarray
+    sess_cookie: np.ndarray
+    sess_login: np.ndarray
+    cookie_ids: np.ndarray
+    cookie_device: np.ndarray
+    ips: np.ndarray
+    cats: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.day.size)
+
+    def frame(self, lo: int, hi: int) -> pd.DataFrame:
+        """Events ``lo`` to ``hi`` (exclusive) with every column of the export."""
+        so, kind = self.session[lo:hi], self.kind[lo:hi]
+        page = np.empty(so.size, dtype=object)
+        viewed = kind == "product_view"
+        page[viewed] = ["/p/SKU-%05d" % x for x in self.sku[lo:hi][viewed]]
+        page[~viewed] = "/c/" + self.cats[self.cat[lo:hi][~viewed]]
+        page[(kind == "add_to_cart") | (kind == "checkout")] = "/cart"
+        page[(kind == "login") | (kind == "email_capture")] = "/account"
+        cookie = self.sess_cookie[so]
+        return pd.DataFrame({
+            "event_id": [f"e{i:09d}" for i in range(lo, lo + so.size)], "day": self.day[lo:hi],
+            "session_id": self.sess_ids[so], "anonymous_id": self.cookie_ids[cookie], "event_type": kind,
+            "device": self.cookie_device[cookie], "page": page,
+            "customer_id": np.where(self.login[lo:hi], self.sess_login[so], None), "email": self.email[lo:hi],
+            "ip": self.ips[so]}, index=pd.RangeIndex(lo, lo + so.size))
 
 
 def _make_email(rng, persons, accounts, orders, lines, horizon, t_start):
@@ -1008,20 +1047,19 @@ def _write_raw(raw_dir, t_start, rng, crm, orders, lines, returns, products, fx,
     counts["fx_rates"] = len(fx)
 
     # Web/app events as JSON Lines, with a few truncated lines as a broken export leaves them.
-    ev = events.copy()
-    ev["ts"] = _fmt_ts(t_start, ev["day"], "%Y-%m-%dT%H:%M:%SZ")
-    ev = ev[["event_id", "ts", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id",
-             "email", "ip"]]
-    truncated = {int(pos) for pos in rng.choice(len(ev), size=3, replace=False)}
+    columns = ["event_id", "ts", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id", "email",
+               "ip"]
+    truncated = {int(pos) for pos in rng.choice(len(events), size=3, replace=False)}
     # Gzipped as event exports usually are; mtime=0 keeps the file byte-identical across runs; level 6 (gzip's
     # own default) instead of Python's 9: three times faster for a file a few percent larger. Written in chunks,
     # so memory holds one chunk's JSON text, not the whole file's (gigabytes at 50,000 customers).
     n_lines = 0
     with open(raw_dir / "web_events.jsonl.gz", "wb") as fh, \
             gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
-        for lo in range(0, len(ev), EVENT_CHUNK):
-            json_lines = ev.iloc[lo:lo + EVENT_CHUNK].to_json(orient="records", lines=True,
-                                                              force_ascii=False).splitlines()
+        for lo in range(0, len(events), EVENT_CHUNK):
+            chunk = events.frame(lo, lo + EVENT_CHUNK)
+            chunk["ts"] = _fmt_ts(t_start, chunk["day"], "%Y-%m-%dT%H:%M:%SZ")
+            json_lines = chunk[columns].to_json(orient="records", lines=True, force_ascii=False).splitlines()
             for pos in truncated:
                 if n_lines <= pos < n_lines + len(json_lines):
                     json_lines[pos - n_lines] = json_lines[pos - n_lines][: len(json_lines[pos - n_lines]) // 2]
