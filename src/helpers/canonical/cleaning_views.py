@@ -57,7 +57,11 @@ def plot_balance(balance: pd.DataFrame):
     ax.invert_yaxis()
     zoom = f" (zoomed to {low:.0f}–100%)" if low > 0 else ""
     label(ax, f"Where every record went{zoom}", "Share of the source's records (%)", "")
-    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.012 * len(b)), fontsize=10)
+    # a fixed 0.6 inch under the axes, below the axis label, however tall the chart (one source or twenty)
+    from matplotlib.transforms import ScaledTranslation
+
+    under = ax.transAxes + ScaledTranslation(0, -0.6, fig.dpi_scale_trans)
+    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=under, fontsize=10)
     return fig
 
 

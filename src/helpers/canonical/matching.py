@@ -186,7 +186,8 @@ def match_accounts(records: pd.DataFrame, threshold: float = MATCH_THRESHOLD, sp
     ``spark``: a SparkSession to run Splink on (the workbench's, with ``engine: spark``); DuckDB otherwise.
     """
     if records.empty or len(records) < 2:
-        return Matching(False, "There are no customer accounts to match.")
+        return Matching(False, "This data has no customer profiles (names, postcodes, birth dates) to compare, so "
+                               "only the exact rules link records.")
     columns = [c for c in records.columns if c not in ("unique_id", "exact_cluster")]
     descriptive = [c for c in columns if c in DESCRIPTIVE]
     if len(descriptive) < 2:
