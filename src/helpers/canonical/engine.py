@@ -338,8 +338,6 @@ class SparkEngine(Engine):
 
     def __init__(self, master: str | None = None, workdir: str | Path | None = None,
                  conf: dict[str, str] | None = None, materialise: str | None = None) -> None:
-        import tempfile
-
         try:
             from pyspark.sql import SparkSession
         except ImportError:  # pragma: no cover - depends on the installation
@@ -414,11 +412,7 @@ class SparkEngine(Engine):
         self._materialise(name, self.spark.sql(sql))
 
     def frame(self, sql: str) -> pd.DataFrame:
-        import pyarrow as pa
-
-        df = self.spark.sql(sql)
-        table = df.toArrow() if hasattr(df, "toArrow") else pa.Table.from_pandas(df.toPandas())
-        return _decimals_as_float(table).to_pandas()
+        return _decimals_as_float(self.spark.sql(sql).toArrow()).to_pandas()  # toArrow: PySpark 4
 
     def write_parquet(self, name: str, path: str | Path) -> Path:
         """One Parquet file, rows in the order :meth:`DuckDBEngine.write_parquet` uses."""
