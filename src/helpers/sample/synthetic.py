@@ -231,6 +231,14 @@ def _to_ts(start: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
 DEFAULT_START, DEFAULT_END = "2024-10-01", "2026-09-30"  # the sample's two years of history
 
 
+# Customers are simulated in blocks of at most this many people, each block from its own seeded random stream, and
+# written before the next block starts: memory stays that of one block whatever ``n_customers`` is (about 0.8 GB
+# at 25,000), and a sample of up to one block is exactly what a single block gives.
+GENERATOR_BLOCK = 25_000
+MAX_CUSTOMERS = 2_000_000  # order ids O1000000.. stay clear of the planted bad ids O8888888 and O9000000..
+UNKNOWN_CUSTOMER = "C999999"  # the planted order of a customer who does not exist; never given to an account
+
+
 def generate(
     raw_dir: str | Path,
     truth_dir: str | Path,
@@ -238,51 +246,111 @@ def generate(
     seed: int = 42,
     start: str = DEFAULT_START,
     end: str = DEFAULT_END,
+    block_size: int = GENERATOR_BLOCK,
 ) -> GenerationSummary:
     """Write the full set of raw sources and the truth files.
 
-    Deterministic: the same arguments give byte-identical files.
+    Deterministic: the same arguments give byte-identical files. People are simulated and written in blocks of
+    at most ``block_size`` (see :data:`GENERATOR_BLOCK`), so memory does not grow with ``n_customers``; ids,
+    e-mail addresses and phone numbers stay unique across blocks, and every block carries its share of the
+    planted dirt.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> generate(d / "raw", d / "truth", n_customers=200).row_counts["customers"] > 200
     True
     """
-    if n_customers < 50:
-        raise ValueError(f"n_customers must be at least 50 to populate every segment; got {n_customers}")
+    if block_size < 50:
+        raise ValueError(f"block_size must be at least 50 to populate every segment; got {block_size}")
+    if not 50 <= n_customers <= MAX_CUSTOMERS:
+        raise ValueError(f"n_customers must be at least 50 (to populate every segment) and at most "
+                         f"{MAX_CUSTOMERS:,}; got {n_customers:,}")
     raw_dir, truth_dir = Path(raw_dir), Path(truth_dir)
     raw_dir.mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     t_start, t_end = pd.Timestamp(start), pd.Timestamp(end)
     horizon = float((t_end - t_start).days) + 1.0 - 1e-6  # last instant of the end day
+    n_blocks = -(-n_customers // block_size)
+    sizes = [n_customers // n_blocks + (b < n_customers % n_blocks) for b in range(n_blocks)]
 
-    persons = _make_persons(rng, n_customers, horizon)
-    products = _make_products(rng)
-    purchases = _simulate_purchases(rng, persons, horizon)
-    accounts = _make_accounts(rng, persons, horizon)
-    orders, lines = _make_orders(rng, persons, accounts, purchases, products, horizon)
-    returns = _make_returns(rng, persons, orders, lines, horizon)
-    fx = _make_fx(rng, t_start, t_end)
-    events, cookies = _make_web_events(rng, persons, accounts, orders, horizon)
-    campaigns, sends, experiments = _make_email(rng, persons, accounts, orders, lines, horizon, t_start)
-    writer = FeedbackWriter(rng)
-    local = _local_writers(persons, seed)
-    reviews = _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local)
-    surveys = _make_surveys(rng, writer, persons, accounts, orders, horizon, local)
-    tickets = _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local)
-    crm = _crm_table(rng, persons, accounts, t_start)
-
-    counts = _write_raw(raw_dir, t_start, rng, crm, orders, lines, returns, products, fx, events, campaigns, sends,
-                        reviews, surveys, tickets)
-    _write_truth(truth_dir, t_start, persons, accounts, purchases, cookies, experiments, reviews, surveys, tickets,
-                 seed, n_customers, start, end)
+    ids = _Counters()
+    experiments = _ExperimentTruth()
+    products = fx = None
+    with _RawWriter(raw_dir, t_start) as raw, _TruthWriter(truth_dir, t_start) as truth:
+        for b, size in enumerate(sizes):
+            # Block 0 draws from the seed itself: a sample of one block is what the generator always wrote.
+            rng = np.random.default_rng(seed if b == 0 else [seed, 7, b])
+            persons = _make_persons(rng, size, horizon, ids)
+            if products is None:
+                products = _make_products(rng)
+            purchases = _simulate_purchases(rng, persons, horizon)
+            accounts = _make_accounts(rng, persons, horizon, ids)
+            orders, lines = _make_orders(rng, persons, accounts, purchases, products, horizon, ids)
+            returns = _make_returns(rng, persons, orders, lines, horizon, ids)
+            if fx is None:
+                fx = _make_fx(rng, t_start, t_end)
+            events, cookies = _make_web_events(rng, persons, accounts, orders, horizon)
+            events.first_id, ids.events = ids.events, ids.events + len(events)
+            campaigns, sends, block_experiments = _make_email(rng, persons, accounts, orders, lines, horizon,
+                                                              t_start, ids)
+            experiments.add(block_experiments)
+            writer = FeedbackWriter(rng)
+            local = _local_writers(persons, seed, b)
+            reviews = _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local, ids)
+            surveys = _make_surveys(rng, writer, persons, accounts, orders, horizon, local, ids)
+            tickets = _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local, ids)
+            crm = _crm_table(rng, persons, accounts, t_start)
+            if b == 0:
+                raw.write_reference(products, fx, campaigns)
+            raw.write_block(b, rng, crm, orders, lines, returns, events, sends, reviews, surveys, tickets)
+            truth.write_block(persons, accounts, purchases, cookies, reviews, surveys, tickets)
+            del persons, purchases, accounts, orders, lines, returns, events, cookies, sends, reviews, surveys, \
+                tickets, crm
+        counts = raw.counts
+    _write_truth_meta(truth_dir, experiments.result(), seed, n_customers, start, end)
     summary = GenerationSummary(str(raw_dir), str(truth_dir), seed, n_customers, start, end, counts)
     files = sorted(p.name for p in raw_dir.iterdir() if p.is_file())
     (truth_dir / "generation.json").write_text(json.dumps({**asdict(summary), "files": files,
                                                           "generator_version": GENERATOR_VERSION}, indent=2,
                                                           sort_keys=True) + "\n")
     return summary
+
+
+@dataclass
+class _Counters:
+    """Running ids across blocks: every block continues where the previous one stopped."""
+
+    persons: int = 0
+    account: int = 100000  # the last customer number given out (C100001, ...)
+    orders: int = 0
+    returns: int = 0
+    sends: int = 0
+    reviews: int = 0
+    surveys: int = 0
+    tickets: int = 0
+    events: int = 0
+    email_keys: set = field(default_factory=set)  # normalised mailboxes in use, unique across all people
+
+
+class _ExperimentTruth:
+    """The experiments' truth over all blocks: true rates are means over the eligible people of every block."""
+
+    def __init__(self) -> None:
+        self.experiments: dict[str, dict] = {}
+
+    def add(self, block: dict[str, dict]) -> None:
+        for name, exp in block.items():
+            if name not in self.experiments:
+                self.experiments[name] = {**exp, "true_open_rate": {}, "true_click_rate": {}, "n_eligible": 0}
+            total = self.experiments[name]
+            n_old, n_new = total["n_eligible"], exp["n_eligible"]
+            for rate in ("true_open_rate", "true_click_rate"):
+                total[rate] = dict(exp[rate]) if n_old == 0 else {
+                    a: (total[rate][a] * n_old + v * n_new) / (n_old + n_new) for a, v in exp[rate].items()}
+            total["n_eligible"] = n_old + n_new
+
+    def result(self) -> dict[str, dict]:
+        return self.experiments
 
 
 def ensure_sample(raw_dir: str | Path, truth_dir: str | Path, n_customers: int = 5000, seed: int = 42,
@@ -299,7 +367,10 @@ def ensure_sample(raw_dir: str | Path, truth_dir: str | Path, n_customers: int =
     return generate(raw_dir, truth_dir, n_customers, seed, start, end)
 
 
-def _make_persons(rng: np.random.Generator, n: int, horizon: float) -> pd.DataFrame:
+def _make_persons(rng: np.random.Generator, n: int, horizon: float, ids: _Counters | None = None) -> pd.DataFrame:
+    ids = ids if ids is not None else _Counters()
+    first_person = ids.persons
+    ids.persons += n
     names = list(SEGMENTS)
     shares = np.array([SEGMENTS[s].share for s in names])
     seg = np.array(names, dtype=object)[rng.choice(len(names), size=n, p=shares / shares.sum())]
@@ -307,7 +378,7 @@ def _make_persons(rng: np.random.Generator, n: int, horizon: float) -> pd.DataFr
     last = np.array(LAST_NAMES, dtype=object)[rng.integers(len(LAST_NAMES), size=n)]
     domains = np.array(EMAIL_DOMAINS, dtype=object)[rng.choice(len(EMAIL_DOMAINS), size=n, p=EMAIL_DOMAIN_WEIGHTS)]
     # Unique mailboxes whose normalised forms never collide between people.
-    emails, seen = [], set()
+    emails, seen = [], ids.email_keys
     for i in range(n):
         base = f"{_ascii_local(first[i])}.{_ascii_local(last[i])}"
         candidate, k = base, 1
@@ -327,7 +398,7 @@ def _make_persons(rng: np.random.Generator, n: int, horizon: float) -> pd.DataFr
         if c == "NL":
             pc = f"{pc} {chr(65 + int(rng.integers(26)))}{chr(65 + int(rng.integers(26)))}"
         postcode.append(pc)
-        phone.append(f"+{prefix}{int(rng.integers(150, 180))}{i:07d}")  # unique by construction
+        phone.append(f"+{prefix}{int(rng.integers(150, 180))}{first_person + i:07d}")  # unique by construction
     age_weights = {
         "loyal_premium": [0.05, 0.2, 0.3, 0.25, 0.15, 0.05], "deal_seeker": [0.15, 0.35, 0.25, 0.15, 0.07, 0.03],
         "impulse_browser": [0.35, 0.4, 0.15, 0.07, 0.02, 0.01], "occasional": [0.05, 0.15, 0.2, 0.25, 0.2, 0.15],
@@ -344,7 +415,7 @@ def _make_persons(rng: np.random.Generator, n: int, horizon: float) -> pd.DataFr
     signup = horizon * 0.05 + (horizon * 0.95 - 2) * np.sqrt(rng.random(n)) - horizon * 0.05 * rng.random(n)
     signup = np.clip(signup, 0, horizon - 2)  # people keep signing up until the end of the window
     return pd.DataFrame({
-        "person_id": [f"P{i + 1:06d}" for i in range(n)], "segment": seg, "first_name": first, "last_name": last,
+        "person_id": [f"P{first_person + i + 1:06d}" for i in range(n)], "segment": seg, "first_name": first, "last_name": last,
         "email": emails, "phone": phone, "country": country, "region": region, "postcode": postcode,
         "age_band": age, "acquisition_channel": channel, "consent": rng.random(n) < consent_p,
         "signup_day": signup, "satisfaction": np.array([SEGMENTS[s].satisfaction for s in seg])
@@ -417,21 +488,27 @@ def _simulate_purchases(rng: np.random.Generator, persons: pd.DataFrame, horizon
     return out.sort_values(["pidx", "day"], kind="stable").reset_index(drop=True)
 
 
-def _make_accounts(rng: np.random.Generator, persons: pd.DataFrame, horizon: float) -> pd.DataFrame:
+def _make_accounts(rng: np.random.Generator, persons: pd.DataFrame, horizon: float,
+                   ids: _Counters | None = None) -> pd.DataFrame:
     """CRM accounts: one per person, plus a second account for ~4% of people (duplicate sign-up)."""
     n = len(persons)
     rows = []
     order = rng.permutation(n)
     dup = np.zeros(n, dtype=bool)
     dup[order[: max(2, int(0.04 * n))]] = True
-    cid = 100000
+    ids = ids if ids is not None else _Counters()
+    cid = ids.account
+    unknown = int(UNKNOWN_CUSTOMER[1:])
     for i in range(n):
         cid += int(rng.integers(1, 4))
+        cid += cid == unknown
         rows.append((i, f"C{cid}", "primary", float(persons.at[i, "signup_day"])))
     for i in np.flatnonzero(dup):
         cid += int(rng.integers(1, 4))
+        cid += cid == unknown
         s = float(persons.at[i, "signup_day"])
         rows.append((int(i), f"C{cid}", "duplicate", s + (horizon - s) * float(rng.uniform(0.1, 0.8))))
+    ids.account = cid
     acc = pd.DataFrame(rows, columns=["pidx", "customer_id", "kind", "created_day"])
     # How the duplicate account identifies itself: e-mail variant, or a new e-mail but the same phone.
     acc["email_kind"] = "same"
@@ -442,7 +519,8 @@ def _make_accounts(rng: np.random.Generator, persons: pd.DataFrame, horizon: flo
     return acc
 
 
-def _make_orders(rng, persons, accounts, purchases, products, horizon):
+def _make_orders(rng, persons, accounts, purchases, products, horizon, ids: _Counters | None = None):
+    ids = ids if ids is not None else _Counters()
     seg = persons["segment"].to_numpy()
     country = persons["country"].to_numpy()
     # plain dicts and arrays: the loop below runs once per order line, and pandas row access costs ~50 us a call
@@ -466,7 +544,7 @@ def _make_orders(rng, persons, accounts, purchases, products, horizon):
         cust = prim[pidx]
         if pidx in dups and day > dups[pidx][0] and rng.random() < 0.5:
             cust = dups[pidx][1]
-        oid = f"O{1000000 + k}"
+        oid = f"O{1000000 + ids.orders + k}"
         ctry = country[pidx]
         order_rows.append({
             "order_id": oid, "customer_id": cust, "day": day,
@@ -492,10 +570,12 @@ def _make_orders(rng, persons, accounts, purchases, products, horizon):
                 "quantity": 1 + int(rng.random() < 0.15) + int(rng.random() < 0.03),
                 "unit_price": round(price, 2), "discount_pct": discount,
             })
+    ids.orders += len(order_rows)
     return pd.DataFrame(order_rows), pd.DataFrame(line_rows)
 
 
-def _make_returns(rng, persons, orders, lines, horizon):
+def _make_returns(rng, persons, orders, lines, horizon, ids: _Counters | None = None):
+    ids = ids if ids is not None else _Counters()
     seg = persons["segment"].to_numpy()
     o = orders.set_index("order_id")
     done = lines[lines["order_id"].map(o["status"]) == "completed"]
@@ -503,7 +583,8 @@ def _make_returns(rng, persons, orders, lines, horizon):
     ret = done[rng.random(len(done)) < rr].copy()
     ret["return_day"] = ret["order_id"].map(o["day"]).to_numpy() + rng.uniform(3, 30, len(ret))
     ret = ret[ret["return_day"] < horizon].reset_index(drop=True)
-    ret["return_id"] = [f"R{500000 + i}" for i in range(len(ret))]
+    ret["return_id"] = [f"R{500000 + ids.returns + i}" for i in range(len(ret))]
+    ids.returns += len(ret)
     ret["refund_amount"] = (ret["quantity"] * ret["unit_price"] * (1 - ret["discount_pct"] / 100)).round(2)
     ret["reason"] = np.array(RETURN_REASONS, dtype=object)[rng.integers(len(RETURN_REASONS), size=len(ret))]
     ret["currency"] = ret["order_id"].map(o["currency"]).to_numpy()
@@ -660,6 +741,7 @@ class _Events:
     cookie_device: np.ndarray
     ips: np.ndarray
     cats: np.ndarray
+    first_id: int = 0  # the number of this block's first event in the whole export
 
     def __len__(self) -> int:
         return int(self.day.size)
@@ -675,14 +757,14 @@ class _Events:
         page[(kind == "login") | (kind == "email_capture")] = "/account"
         cookie = self.sess_cookie[so]
         return pd.DataFrame({
-            "event_id": [f"e{i:09d}" for i in range(lo, lo + so.size)], "day": self.day[lo:hi],
+            "event_id": [f"e{i:09d}" for i in range(self.first_id + lo, self.first_id + lo + so.size)], "day": self.day[lo:hi],
             "session_id": self.sess_ids[so], "anonymous_id": self.cookie_ids[cookie], "event_type": kind,
             "device": self.cookie_device[cookie], "page": page,
             "customer_id": np.where(self.login[lo:hi], self.sess_login[so], None), "email": self.email[lo:hi],
             "ip": self.ips[so]}, index=pd.RangeIndex(lo, lo + so.size))
 
 
-def _make_email(rng, persons, accounts, orders, lines, horizon, t_start):
+def _make_email(rng, persons, accounts, orders, lines, horizon, t_start, ids: _Counters | None = None):
     """Regular campaigns every two weeks, plus a subject-line and a send-time A/B test."""
     seg = persons["segment"].to_numpy()
     prim = accounts[accounts["kind"] == "primary"].set_index("pidx")["customer_id"]
@@ -776,7 +858,9 @@ def _make_email(rng, persons, accounts, orders, lines, horizon, t_start):
         day += 14.0
     camp = pd.DataFrame(campaigns)
     s = pd.concat(sends, ignore_index=True)
-    s["send_id"] = [f"M{i:08d}" for i in range(len(s))]
+    ids = ids if ids is not None else _Counters()
+    s["send_id"] = [f"M{ids.sends + i:08d}" for i in range(len(s))]
+    ids.sends += len(s)
     return camp, s, experiments
 
 
@@ -798,10 +882,10 @@ def _label_from_score(score: float, lo: float, hi: float) -> str:
 GERMAN_WRITERS = {"DE": 0.5, "AT": 0.5, "CH": 0.3}
 
 
-def _local_writers(persons: pd.DataFrame, seed: int) -> tuple[np.ndarray, GermanFeedbackWriter]:
+def _local_writers(persons: pd.DataFrame, seed: int, block: int = 0) -> tuple[np.ndarray, GermanFeedbackWriter]:
     """Who writes in German, and the German writer. Both draw from their own generator, so the English texts and
     every other table stay exactly what they were without German feedback."""
-    rng = np.random.default_rng([seed, 49])
+    rng = np.random.default_rng([seed, 49] if block == 0 else [seed, 49, block])
     share = persons["country"].map(GERMAN_WRITERS).fillna(0.0).to_numpy()
     return rng.random(len(persons)) < share, GermanFeedbackWriter(rng)
 
@@ -820,7 +904,8 @@ def _title(writer, local, pidx: int, label: str) -> str:
     return local[1].title(label) if local is not None and local[0][pidx] else title
 
 
-def _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local=None):
+def _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local=None, ids: _Counters | None = None):
+    ids = ids if ids is not None else _Counters()
     seg = persons["segment"].to_numpy()
     sat = persons["satisfaction"].to_numpy()
     done = orders[orders["status"] == "completed"]
@@ -838,15 +923,17 @@ def _make_reviews(rng, writer, persons, orders, lines, returns, horizon, local=N
         day = o.day + rng.uniform(5, 25)
         if day >= horizon:
             continue
-        rows.append({"review_id": f"RV{len(rows) + 1:06d}", "customer_id": o.customer_id, "order_id": o.order_id,
+        rows.append({"review_id": f"RV{ids.reviews + len(rows) + 1:06d}", "customer_id": o.customer_id, "order_id": o.order_id,
                      "product_id": first_line.at[o.order_id, "product_id"], "day": day, "stars": stars,
                      "title": _title(writer, local, o.pidx, label), "text": fb.text, "label": label,
                      "topics": "|".join(fb.topics),
                      "pidx": o.pidx})
+    ids.reviews += len(rows)
     return pd.DataFrame(rows)
 
 
-def _make_surveys(rng, writer, persons, accounts, orders, horizon, local=None):
+def _make_surveys(rng, writer, persons, accounts, orders, horizon, local=None, ids: _Counters | None = None):
+    ids = ids if ids is not None else _Counters()
     sat = persons["satisfaction"].to_numpy()
     emails = persons["email"].to_numpy()
     done = orders[orders["status"] == "completed"]
@@ -863,13 +950,16 @@ def _make_surveys(rng, writer, persons, accounts, orders, horizon, local=None):
             fb = _write(writer, local, o.pidx, label, _review_topics(rng, 1 + int(rng.random() < 0.3), False))
             text, topics = fb.text, "|".join(fb.topics)
         kind = rng.choice(["same", "upper", "plus"], p=[0.8, 0.15, 0.05])
-        rows.append({"response_id": f"NPS{len(rows) + 1:06d}", "email": email_variant(emails[o.pidx], kind),
+        rows.append({"response_id": f"NPS{ids.surveys + len(rows) + 1:06d}", "email": email_variant(emails[o.pidx], kind),
                      "day": day, "nps": nps, "comment": text, "label": label if text else "", "topics": topics,
                      "pidx": o.pidx})
+    ids.surveys += len(rows)
     return pd.DataFrame(rows)
 
 
-def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local=None):
+def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, local=None,
+                  ids: _Counters | None = None):
+    ids = ids if ids is not None else _Counters()
     emails = persons["email"].to_numpy()
     returned = set(returns["order_id"])
     done = orders[orders["status"] != "x"]
@@ -897,7 +987,7 @@ def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, loca
         channel = str(rng.choice(["email", "chat", "phone"], p=[0.5, 0.3, 0.2]))
         email = email_variant(emails[o.pidx], str(rng.choice(["same", "upper"], p=[0.85, 0.15])))
         rows.append({
-            "ticket_id": f"T{len(rows) + 1:06d}", "day": day,
+            "ticket_id": f"T{ids.tickets + len(rows) + 1:06d}", "day": day,
             "requester_email": email if channel != "phone" else "",
             "customer_ref": o.customer_id if channel != "email" else "",
             "channel": channel, "topic": topic,
@@ -906,6 +996,7 @@ def _make_tickets(rng, writer, persons, accounts, orders, returns, horizon, loca
             "resolution_hours": round(float(rng.lognormal(2.5 if channel == "email" else 1.2, 0.8)), 1),
             "label": label, "topics": "|".join(fb.topics), "pidx": o.pidx,
         })
+    ids.tickets += len(rows)
     return pd.DataFrame(rows)
 
 
@@ -977,85 +1068,141 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str, when: pd.Timestamp)
                          compress_type=zipfile.ZIP_DEFLATED)
 
 
-def _write_raw(raw_dir, t_start, rng, crm, orders, lines, returns, products, fx, events, campaigns, sends,
-               reviews, surveys, tickets) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    # CRM database (rebuilt from scratch so that the file is deterministic).
-    db = raw_dir / "crm.sqlite"
-    db.unlink(missing_ok=True)
-    with sqlite3.connect(db) as con:
-        con.execute("""CREATE TABLE customers (customer_id TEXT, first_name TEXT, last_name TEXT, email TEXT,
+class _ParquetAppender:
+    """Parquet files written one block at a time (one row group per block), with the first block's schema."""
+
+    def __init__(self) -> None:
+        self._writers: dict[Path, object] = {}
+
+    def append(self, path: Path, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        writer = self._writers.get(path)
+        if writer is None:
+            writer = self._writers[path] = pq.ParquetWriter(path, table.schema)
+        else:
+            table = table.cast(writer.schema)
+        writer.write_table(table)
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+class _RawWriter:
+    """The raw sources, appended block by block: CSV files grow, the CRM database takes more rows, the event export
+    stays one gzip stream and the e-mail sends one Parquet file."""
+
+    def __init__(self, raw_dir: Path, t_start: pd.Timestamp) -> None:
+        self.raw_dir, self.t_start = raw_dir, t_start
+        self.counts: dict[str, int] = {}
+        for name in ["orders.csv", "order_lines.csv", "returns.csv", "reviews.csv", "surveys.csv", "tickets.csv",
+                     "crm.sqlite", "email_sends.parquet", "web_events.jsonl.gz"]:
+            (raw_dir / name).unlink(missing_ok=True)  # rebuilt from scratch so that every file is deterministic
+        self._db = sqlite3.connect(raw_dir / "crm.sqlite")
+        self._db.execute("""CREATE TABLE customers (customer_id TEXT, first_name TEXT, last_name TEXT, email TEXT,
             phone TEXT, postcode TEXT, region TEXT, country TEXT, age_band TEXT, signup_date TEXT,
             acquisition_channel TEXT, marketing_consent INTEGER)""")
-        con.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        [tuple(None if pd.isna(v) else v for v in r) for r in crm.itertuples(index=False)])
-    con.close()
-    counts["customers"] = len(crm)
+        # Gzipped as event exports usually are; mtime=0 keeps the file byte-identical across runs; level 6 (gzip's
+        # own default) instead of Python's 9: three times faster for a file a few percent larger.
+        self._events_file = open(raw_dir / "web_events.jsonl.gz", "wb")
+        self._events = gzip.GzipFile(fileobj=self._events_file, mode="wb", mtime=0, compresslevel=6)
+        self._parquet = _ParquetAppender()
 
-    # Orders: mostly ISO timestamps, some rows from a legacy shop system in other formats.
-    o = orders.copy()
-    o["order_date"] = _fmt_ts(t_start, o["day"])
-    legacy = rng.random(len(o)) < 0.03
-    o.loc[legacy, "order_date"] = _fmt_ts(t_start, o.loc[legacy, "day"], "%d.%m.%Y %H:%M")
-    slash = (~legacy) & (rng.random(len(o)) < 0.02)
-    o.loc[slash, "order_date"] = _fmt_ts(t_start, o.loc[slash, "day"], "%Y/%m/%d")
-    o["status"] = np.where(rng.random(len(o)) < 0.05, o["status"].str.upper(), o["status"])
-    o = o[["order_id", "customer_id", "order_date", "channel", "payment_method", "currency", "status",
-           "shipping_country"]]
-    # Malformed rows: unknown customer, unparseable date, date in the future, unknown status.
-    bad = o.sample(n=4, random_state=int(rng.integers(1 << 30))).copy()
-    bad["order_id"] = [f"O{9000000 + i}" for i in range(4)]
-    bad.iloc[0, bad.columns.get_loc("customer_id")] = "C999999"
-    bad.iloc[1, bad.columns.get_loc("order_date")] = "31.02.2025 10:00"
-    bad.iloc[2, bad.columns.get_loc("order_date")] = "2031-05-01 12:00:00"
-    bad.iloc[3, bad.columns.get_loc("status")] = "lost_in_space"
-    dups = o.sample(frac=0.005, random_state=int(rng.integers(1 << 30)))
-    o = pd.concat([o, bad, dups]).sort_values("order_id", kind="stable")
-    o.to_csv(raw_dir / "orders.csv", index=False)
-    counts["orders"] = len(o)
+    def __enter__(self) -> _RawWriter:
+        return self
 
-    ln = lines.copy()
-    bad_ids = list(bad["order_id"])
-    # A line for every malformed order, plus malformed lines: negative price, zero quantity, an outlier,
-    # and a line pointing to an order that does not exist.
-    extra = ln.sample(n=8, random_state=int(rng.integers(1 << 30))).copy()
-    extra["order_id"] = bad_ids + list(extra["order_id"].iloc[4:8])
-    extra["line_no"] = [1, 1, 1, 1, 91, 92, 93, 94]
-    extra.iloc[4, extra.columns.get_loc("unit_price")] = -19.99
-    extra.iloc[5, extra.columns.get_loc("quantity")] = 0
-    extra.iloc[6, extra.columns.get_loc("quantity")] = 250
-    extra.iloc[7, extra.columns.get_loc("order_id")] = "O8888888"
-    dups = ln.sample(frac=0.003, random_state=int(rng.integers(1 << 30)))
-    ln = pd.concat([ln, extra, dups]).sort_values(["order_id", "line_no"], kind="stable")
-    ln.to_csv(raw_dir / "order_lines.csv", index=False)
-    counts["order_lines"] = len(ln)
+    def __exit__(self, *exc) -> None:
+        self._db.commit()
+        self._db.close()
+        self._events.close()
+        self._events_file.close()
+        self._parquet.close()
 
-    # Returns: a German warehouse system export (semicolon, Latin-1, decimal comma, dd.mm.yyyy).
-    r = returns.copy()
-    r["return_date"] = _fmt_ts(t_start, r["return_day"], "%d.%m.%Y")
-    r["refund_amount"] = r["refund_amount"].map(lambda v: f"{v:,.2f}".replace(",", "X").replace(".", ",")
-                                                .replace("X", "."))
-    r = r[["return_id", "order_id", "product_id", "quantity", "refund_amount", "currency", "return_date", "reason"]]
-    r.columns = ["return_id", "order_id", "product_id", "quantity", "refund_amount", "currency", "return_date",
-                 "reason"]
-    r.to_csv(raw_dir / "returns.csv", index=False, sep=";", encoding="latin-1")
-    counts["returns"] = len(r)
+    def _add(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
 
-    _write_xlsx(products, raw_dir / "products.xlsx", "catalogue", t_start)
-    counts["products"] = len(products)
-    fx.to_csv(raw_dir / "fx_rates.csv", index=False)
-    counts["fx_rates"] = len(fx)
+    def _csv(self, frame: pd.DataFrame, name: str, **kwargs) -> None:
+        path = self.raw_dir / name
+        frame.to_csv(path, index=False, mode="a", header=not path.exists(), **kwargs)
 
-    # Web/app events as JSON Lines, with a few truncated lines as a broken export leaves them.
-    columns = ["event_id", "ts", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id", "email",
-               "ip"]
-    truncated = {int(pos) for pos in rng.choice(len(events), size=3, replace=False)}
-    # Gzipped as event exports usually are; mtime=0 keeps the file byte-identical across runs; level 6 (gzip's
-    # own default) instead of Python's 9: three times faster for a file a few percent larger. Written in chunks,
-    # so memory holds one chunk's JSON text, not the whole file's (gigabytes at 50,000 customers).
-    n_lines = 0
-    with open(raw_dir / "web_events.jsonl.gz", "wb") as fh, \
-            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
+    def write_reference(self, products: pd.DataFrame, fx: pd.DataFrame, campaigns: pd.DataFrame) -> None:
+        """The tables every block shares: the catalogue, the exchange rates and the campaign calendar."""
+        _write_xlsx(products, self.raw_dir / "products.xlsx", "catalogue", self.t_start)
+        self.counts["products"] = len(products)
+        fx.to_csv(self.raw_dir / "fx_rates.csv", index=False)
+        self.counts["fx_rates"] = len(fx)
+        c = campaigns.copy()
+        c["sent_at"] = _fmt_ts(self.t_start, c["send_day"], "%Y-%m-%d")
+        c[["campaign_id", "name", "type", "sent_at", "experiment", "intended_split"]].to_csv(
+            self.raw_dir / "campaigns.csv", index=False)
+        self.counts["campaigns"] = len(c)
+
+    def write_block(self, block, rng, crm, orders, lines, returns, events, sends, reviews, surveys, tickets) -> None:
+        """Append one block of people's records, with this block's share of the planted dirt."""
+        t_start = self.t_start
+        self._db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                             [tuple(None if pd.isna(v) else v for v in r) for r in crm.itertuples(index=False)])
+        self._db.commit()
+        self._add("customers", len(crm))
+
+        # Orders: mostly ISO timestamps, some rows from a legacy shop system in other formats.
+        o = orders.copy()
+        o["order_date"] = _fmt_ts(t_start, o["day"])
+        legacy = rng.random(len(o)) < 0.03
+        o.loc[legacy, "order_date"] = _fmt_ts(t_start, o.loc[legacy, "day"], "%d.%m.%Y %H:%M")
+        slash = (~legacy) & (rng.random(len(o)) < 0.02)
+        o.loc[slash, "order_date"] = _fmt_ts(t_start, o.loc[slash, "day"], "%Y/%m/%d")
+        o["status"] = np.where(rng.random(len(o)) < 0.05, o["status"].str.upper(), o["status"])
+        o = o[["order_id", "customer_id", "order_date", "channel", "payment_method", "currency", "status",
+               "shipping_country"]]
+        # Malformed rows: unknown customer, unparseable date, date in the future, unknown status.
+        bad = o.sample(n=4, random_state=int(rng.integers(1 << 30))).copy()
+        bad["order_id"] = [f"O{9000000 + 4 * block + i}" for i in range(4)]
+        bad.iloc[0, bad.columns.get_loc("customer_id")] = UNKNOWN_CUSTOMER
+        bad.iloc[1, bad.columns.get_loc("order_date")] = "31.02.2025 10:00"
+        bad.iloc[2, bad.columns.get_loc("order_date")] = "2031-05-01 12:00:00"
+        bad.iloc[3, bad.columns.get_loc("status")] = "lost_in_space"
+        dups = o.sample(frac=0.005, random_state=int(rng.integers(1 << 30)))
+        o = pd.concat([o, bad, dups]).sort_values("order_id", kind="stable")
+        self._csv(o, "orders.csv")
+        self._add("orders", len(o))
+
+        ln = lines.copy()
+        bad_ids = list(bad["order_id"])
+        # A line for every malformed order, plus malformed lines: negative price, zero quantity, an outlier,
+        # and a line pointing to an order that does not exist.
+        extra = ln.sample(n=8, random_state=int(rng.integers(1 << 30))).copy()
+        extra["order_id"] = bad_ids + list(extra["order_id"].iloc[4:8])
+        extra["line_no"] = [1, 1, 1, 1, 91, 92, 93, 94]
+        extra.iloc[4, extra.columns.get_loc("unit_price")] = -19.99
+        extra.iloc[5, extra.columns.get_loc("quantity")] = 0
+        extra.iloc[6, extra.columns.get_loc("quantity")] = 250
+        extra.iloc[7, extra.columns.get_loc("order_id")] = "O8888888"
+        dups = ln.sample(frac=0.003, random_state=int(rng.integers(1 << 30)))
+        ln = pd.concat([ln, extra, dups]).sort_values(["order_id", "line_no"], kind="stable")
+        self._csv(ln, "order_lines.csv")
+        self._add("order_lines", len(ln))
+
+        # Returns: a German warehouse system export (semicolon, Latin-1, decimal comma, dd.mm.yyyy).
+        r = returns.copy()
+        r["return_date"] = _fmt_ts(t_start, r["return_day"], "%d.%m.%Y")
+        r["refund_amount"] = r["refund_amount"].map(lambda v: f"{v:,.2f}".replace(",", "X").replace(".", ",")
+                                                    .replace("X", "."))
+        r = r[["return_id", "order_id", "product_id", "quantity", "refund_amount", "currency", "return_date",
+               "reason"]]
+        self._csv(r, "returns.csv", sep=";", encoding="latin-1")
+        self._add("returns", len(r))
+
+        # Web/app events as JSON Lines, with a few truncated lines as a broken export leaves them. Written in
+        # chunks, so memory holds one chunk's JSON text, not the whole file's.
+        columns = ["event_id", "ts", "session_id", "anonymous_id", "event_type", "device", "page", "customer_id",
+                   "email", "ip"]
+        truncated = {int(pos) for pos in rng.choice(len(events), size=3, replace=False)}
+        n_lines = 0
         for lo in range(0, len(events), EVENT_CHUNK):
             chunk = events.frame(lo, lo + EVENT_CHUNK)
             chunk["ts"] = _fmt_ts(t_start, chunk["day"], "%Y-%m-%dT%H:%M:%SZ")
@@ -1063,68 +1210,77 @@ def _write_raw(raw_dir, t_start, rng, crm, orders, lines, returns, products, fx,
             for pos in truncated:
                 if n_lines <= pos < n_lines + len(json_lines):
                     json_lines[pos - n_lines] = json_lines[pos - n_lines][: len(json_lines[pos - n_lines]) // 2]
-            gz.write(("\n".join(json_lines) + "\n").encode("utf-8"))
+            self._events.write(("\n".join(json_lines) + "\n").encode("utf-8"))
             n_lines += len(json_lines)
-    counts["web_events"] = n_lines
+        self._add("web_events", n_lines)
 
-    c = campaigns.copy()
-    c["sent_at"] = _fmt_ts(t_start, c["send_day"], "%Y-%m-%d")
-    c[["campaign_id", "name", "type", "sent_at", "experiment", "intended_split"]].to_csv(
-        raw_dir / "campaigns.csv", index=False)
-    counts["campaigns"] = len(c)
-    s = sends.copy()
-    for col in ["sent", "open", "click"]:
-        d = s[f"{col}_day"]
-        s[f"{col}_at"] = pd.Series(_to_ts(t_start, d.fillna(0)), index=s.index).where(d.notna())
-    s = s[["send_id", "campaign_id", "customer_id", "email", "variant", "sent_at", "open_at", "click_at",
-           "converted", "revenue_eur"]]
-    s.to_parquet(raw_dir / "email_sends.parquet", index=False)
-    counts["email_sends"] = len(s)
+        s = sends.copy()
+        for col in ["sent", "open", "click"]:
+            d = s[f"{col}_day"]
+            s[f"{col}_at"] = pd.Series(_to_ts(t_start, d.fillna(0)), index=s.index).where(d.notna())
+        s = s[["send_id", "campaign_id", "customer_id", "email", "variant", "sent_at", "open_at", "click_at",
+               "converted", "revenue_eur"]]
+        self._parquet.append(self.raw_dir / "email_sends.parquet", s)
+        self._add("email_sends", len(s))
 
-    rv = reviews.copy()
-    rv["created_at"] = _fmt_ts(t_start, rv["day"])
-    rv[["review_id", "customer_id", "order_id", "product_id", "created_at", "stars", "title", "text"]].to_csv(
-        raw_dir / "reviews.csv", index=False)
-    counts["reviews"] = len(rv)
-    sv = surveys.copy()
-    sv["submitted_at"] = _fmt_ts(t_start, sv["day"], "%m/%d/%Y %I:%M:%S %p")
-    sv[["response_id", "submitted_at", "email", "nps", "comment"]].to_csv(raw_dir / "surveys.csv", index=False)
-    counts["surveys"] = len(sv)
-    tk = tickets.copy()
-    tk["created_at"] = _fmt_ts(t_start, tk["day"])
-    tk[["ticket_id", "created_at", "requester_email", "customer_ref", "channel", "topic", "subject", "description",
-        "status", "resolution_hours"]].to_csv(raw_dir / "tickets.csv", index=False)
-    counts["tickets"] = len(tk)
-    return counts
+        rv = reviews.copy()
+        rv["created_at"] = _fmt_ts(t_start, rv["day"])
+        self._csv(rv[["review_id", "customer_id", "order_id", "product_id", "created_at", "stars", "title", "text"]],
+                  "reviews.csv")
+        self._add("reviews", len(rv))
+        sv = surveys.copy()
+        sv["submitted_at"] = _fmt_ts(t_start, sv["day"], "%m/%d/%Y %I:%M:%S %p")
+        self._csv(sv[["response_id", "submitted_at", "email", "nps", "comment"]], "surveys.csv")
+        self._add("surveys", len(sv))
+        tk = tickets.copy()
+        tk["created_at"] = _fmt_ts(t_start, tk["day"])
+        self._csv(tk[["ticket_id", "created_at", "requester_email", "customer_ref", "channel", "topic", "subject",
+                      "description", "status", "resolution_hours"]], "tickets.csv")
+        self._add("tickets", len(tk))
 
 
-def _write_truth(truth_dir, t_start, persons, accounts, purchases, cookies, experiments, reviews, surveys, tickets,
-                 seed, n_customers, start, end) -> None:
-    p = persons.copy()
-    p["first_purchase_date"] = pd.Series(_to_ts(t_start, p["first_purchase_day"].fillna(0))).where(
-        p["first_purchase_day"].notna())
-    cols = ["person_id", "segment", "lambda", "p_dropout", "is_buyer", "first_purchase_day", "death_day",
-            "satisfaction", "consent"]
-    p[cols].to_parquet(truth_dir / "persons.parquet", index=False)
-    pid = persons["person_id"].to_numpy()
-    ident = pd.concat([
-        pd.DataFrame({"record_type": "crm", "record_key": accounts["customer_id"], "person_id": pid[accounts["pidx"]]}),
-        pd.DataFrame({"record_type": "cookie", "record_key": cookies["anonymous_id"],
-                      "person_id": np.where(cookies["pidx"] >= 0, pid[cookies["pidx"].clip(lower=0)],
-                                            "ANON-" + cookies["anonymous_id"])}),
-    ], ignore_index=True)
-    ident.to_parquet(truth_dir / "identity.parquet", index=False)
-    purchases.assign(person_id=pid[purchases["pidx"]])[["person_id", "day"]].to_parquet(
-        truth_dir / "purchases.parquet", index=False)
-    labels = pd.concat([
-        pd.DataFrame({"source": "reviews", "id": reviews["review_id"], "label": reviews["label"],
-                      "topics": reviews["topics"]}),
-        pd.DataFrame({"source": "surveys", "id": surveys["response_id"], "label": surveys["label"],
-                      "topics": surveys["topics"]}).query("label != ''"),
-        pd.DataFrame({"source": "tickets", "id": tickets["ticket_id"], "label": tickets["label"],
-                      "topics": tickets["topics"]}),
-    ], ignore_index=True)
-    labels.to_parquet(truth_dir / "text_labels.parquet", index=False)
+class _TruthWriter:
+    """The truth files, appended block by block (read only by tests and labelled truth checks)."""
+
+    def __init__(self, truth_dir: Path, t_start: pd.Timestamp) -> None:
+        self.truth_dir, self.t_start = truth_dir, t_start
+        for name in ["persons.parquet", "identity.parquet", "purchases.parquet", "text_labels.parquet"]:
+            (truth_dir / name).unlink(missing_ok=True)
+        self._parquet = _ParquetAppender()
+
+    def __enter__(self) -> _TruthWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._parquet.close()
+
+    def write_block(self, persons, accounts, purchases, cookies, reviews, surveys, tickets) -> None:
+        cols = ["person_id", "segment", "lambda", "p_dropout", "is_buyer", "first_purchase_day", "death_day",
+                "satisfaction", "consent"]
+        self._parquet.append(self.truth_dir / "persons.parquet", persons[cols])
+        pid = persons["person_id"].to_numpy()
+        ident = pd.concat([
+            pd.DataFrame({"record_type": "crm", "record_key": accounts["customer_id"],
+                          "person_id": pid[accounts["pidx"]]}),
+            pd.DataFrame({"record_type": "cookie", "record_key": cookies["anonymous_id"],
+                          "person_id": np.where(cookies["pidx"] >= 0, pid[cookies["pidx"].clip(lower=0)],
+                                                "ANON-" + cookies["anonymous_id"])}),
+        ], ignore_index=True)
+        self._parquet.append(self.truth_dir / "identity.parquet", ident)
+        self._parquet.append(self.truth_dir / "purchases.parquet",
+                             purchases.assign(person_id=pid[purchases["pidx"]])[["person_id", "day"]])
+        labels = pd.concat([
+            pd.DataFrame({"source": "reviews", "id": reviews["review_id"], "label": reviews["label"],
+                          "topics": reviews["topics"]}),
+            pd.DataFrame({"source": "surveys", "id": surveys["response_id"], "label": surveys["label"],
+                          "topics": surveys["topics"]}).query("label != ''"),
+            pd.DataFrame({"source": "tickets", "id": tickets["ticket_id"], "label": tickets["label"],
+                          "topics": tickets["topics"]}),
+        ], ignore_index=True)
+        self._parquet.append(self.truth_dir / "text_labels.parquet", labels)
+
+
+def _write_truth_meta(truth_dir, experiments, seed, n_customers, start, end) -> None:
     meta = {
         "seed": seed, "n_customers": n_customers, "start": start, "end": end, "time_unit": "days",
         "segments": {name: {k: v for k, v in asdict(spec).items()} for name, spec in SEGMENTS.items()},
