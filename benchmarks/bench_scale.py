@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_FILE = ROOT / "benchmarks" / "results" / "scale.json"
 
 WRAPPER = r"""
 import json, resource, subprocess, sys, time
@@ -49,24 +50,32 @@ def run_size(n: int, scratch: Path) -> tuple[dict, list[dict]]:
 def main() -> int:
     sizes = [int(a) for a in sys.argv[1:]] or [5_000, 50_000]
     rows = []
+    today = time.strftime("%Y-%m-%d")
     for n in sizes:
         scratch = Path(tempfile.mkdtemp(prefix=f"ciw_scale_{n}_"))
         total, runs = run_size(n, scratch)
         for r in runs:
-            rows.append({"customers": n, "notebook": r["notebook"], "wall s": r.get("seconds"),
-                         "CPU s": r.get("kernel_cpu_seconds"), "peak memory MiB": None, "result": r["status"]})
+            rows.append({"customers": n, "measured": today, "notebook": r["notebook"], "wall s": r.get("seconds"),
+                         "CPU s": r.get("kernel_cpu_seconds"),
+                         "peak memory MiB": r.get("peak_mib_so_far"), "result": r["status"]})
         failed = [r["notebook"] for r in runs if r["status"] == "failed"]
-        rows.append({"customers": n, "notebook": "whole run (runner + kernels)", "wall s": total["wall"],
+        rows.append({"customers": n, "measured": today, "notebook": "whole run (runner + kernels)", "wall s": total["wall"],
                      "CPU s": total["cpu"], "peak memory MiB": total["peak_mib"],
                      "result": "ok" if total["rc"] == 0 else f"FAILED in {', '.join(failed) or '?'}: "
                      + " / ".join(total["tail"][-2:])[:200]})
         print(f"{n:,}: {total['wall']:.0f} s wall, {total['cpu']:.0f} CPU s, {total['peak_mib']:.0f} MiB, "
               f"rc {total['rc']}", flush=True)
-    notes = ["Per notebook: wall seconds and the kernel's CPU seconds from the runner's run.json. Whole run: CPU of "
-             "the runner and all kernels (HTML export included), peak = largest resident set of one process.",
+    notes = ["Per notebook: wall seconds, the kernel's CPU seconds and the largest kernel so far (resident set; "
+             "where it grows, that notebook set the new peak) from the runner's run.json. Whole run: CPU of the "
+             "runner and all kernels (HTML export included), peak = largest resident set of one process.",
              "Targets: 5,000 customers <= 60 CPU s for the seven notebooks; 50,000 <= 1.5 GB (1,536 MiB) and "
              "<= 300 s; 1,000,000 <= 8 GB.",
-             f"Measured {time.strftime('%Y-%m-%d')}; sizes {', '.join(f'{n:,}' for n in sizes)}."]
+             f"This run measured {', '.join(f'{n:,}' for n in sizes)} customers; other sizes are kept from "
+             "earlier runs (column measured)."]
+    # Sizes not measured in this run keep their last measurement (each row says when it was taken).
+    previous = RESULTS_FILE.exists() and json.loads(RESULTS_FILE.read_text()).get("rows", [])
+    kept = [r for r in previous or [] if r["customers"] not in sizes]
+    rows = sorted(kept + rows, key=lambda r: r["customers"])
     write_results("scale", rows, notes)
     return 0
 

@@ -192,3 +192,16 @@ def test_segment_explorer_precomputes_a_panel_per_persona_linked_to_the_dropdown
     assert all("data:image/png;base64," in p.value for p in stack.children)
     assert "share of order lines bought on discount (+1.2 SD)" in stack.children[1].value
     assert [(link.source, link.target) for link in box.links] == [((dropdown, "index"), (stack, "selected_index"))]
+
+
+def test_silhouette_by_k_is_sklearns_sampled_silhouette():
+    """The distances of the sample are computed once for every k; the scores are sklearn's own."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(0, 1, (700, 4)), rng.normal(3, 1, (700, 4))]
+    table = S.silhouette_by_k(X, [2, 3], seed=5, sample_size=500)
+    for k, row in table.set_index("k").iterrows():
+        for method in ["kmeans", "gmm"]:
+            expected = silhouette_score(X, S.fit_labels(X, k, method, 5), sample_size=500, random_state=5)
+            assert row[f"silhouette_{method}"] == pytest.approx(expected, abs=1e-12)

@@ -84,6 +84,16 @@ def kernel_cpu_seconds() -> float:
     return use.ru_utime + use.ru_stime
 
 
+def kernel_peak_mib() -> float:
+    """The largest resident set of any finished child so far, in MiB (Linux reports KiB); 0 without
+    ``resource``. It only grows: a notebook whose figure exceeds the previous one's set the new peak."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def fail_location(executed: Path) -> str:
     """The visible cell that failed: its number among the notebook's code cells, the section it is in, and its
     first line."""
@@ -257,6 +267,7 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         scrub_file(executed, secrets)
         seconds = time.perf_counter() - t0
         entry["kernel_cpu_seconds"] = kernel_cpu_seconds() - cpu0
+        entry["peak_mib_so_far"] = kernel_peak_mib()
         stamp = {**stamp_base, "params": values, "run_seconds": f"{seconds:.1f}", "title": title,
                  "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "data_fingerprint": R.data_fingerprint(data_dir / "raw"), "nav": nav, "current": f"{name}.html"}

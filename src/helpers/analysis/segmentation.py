@@ -561,8 +561,13 @@ def silhouette_by_k(X: np.ndarray, k_values, seed: int = 0, sample_size: int = 3
                     ) -> pd.DataFrame:
     """Silhouette of k-means and of the Gaussian mixture for each k (on a fixed random sample of points), with
     the size of each method's smallest cluster."""
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
+    from sklearn.utils import check_random_state
 
+    # The points sklearn's silhouette_score(sample_size=..., random_state=seed) would draw, and their distances
+    # computed once for every k and method instead of once per score.
+    sample = check_random_state(seed).permutation(len(X))[:min(sample_size, len(X))]
+    distances = pairwise_distances(X[sample])
     rows = []
     for k in k_values:
         row = {"k": k}
@@ -572,8 +577,7 @@ def silhouette_by_k(X: np.ndarray, k_values, seed: int = 0, sample_size: int = 3
             if len(np.unique(labels)) < 2:
                 row[f"silhouette_{method}"] = float("nan")
                 continue
-            row[f"silhouette_{method}"] = float(silhouette_score(X, labels, sample_size=min(sample_size, len(X)),
-                                                                 random_state=seed))
+            row[f"silhouette_{method}"] = float(silhouette_score(distances, labels[sample], metric="precomputed"))
         rows.append(row)
     return pd.DataFrame(rows)
 
