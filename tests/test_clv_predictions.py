@@ -106,3 +106,24 @@ def test_frequency_recency_matrix_orders_customers_as_the_model_does():
     # more recent -> likelier alive; for a recent buyer more orders -> more expected orders
     assert np.all(np.diff(alive.loc[5].to_numpy()) >= -1e-12)
     assert np.all(np.diff(expected.iloc[:, -1].to_numpy()) > 0)
+
+
+def test_cohort_matrices_by_hand():
+    """Two January customers and one February customer, observed to the end of March."""
+    from types import SimpleNamespace
+
+    from helpers.analysis import clv_analysis as CA
+
+    tx = pd.DataFrame({"customer": ["a", "a", "a", "b", "c", "c"],
+                       "date": pd.to_datetime(["2025-01-05", "2025-01-20", "2025-03-02", "2025-01-31", "2025-02-10",
+                                               "2025-03-15"]),
+                       "value": [10.0, 5.0, 20.0, 8.0, 30.0, 12.0]})
+    retention, value = CA.cohort_matrices(SimpleNamespace(transactions=tx, observation_end=pd.Timestamp("2025-03-31")))
+    assert list(retention.index) == ["2025-01", "2025-02"]
+    # January: both buy in month 0, nobody in month 1, a in month 2
+    assert retention.loc["2025-01"].tolist() == [1.0, 0.0, 0.5]
+    assert value.loc["2025-01"].tolist() == [(10 + 5 + 8) / 2, (10 + 5 + 8) / 2, (10 + 5 + 8 + 20) / 2]
+    # February: c buys in months 0 and 1; month 2 (April) lies after the end, so it stays empty
+    assert retention.loc["2025-02", 0] == 1.0 and retention.loc["2025-02", 1] == 1.0
+    assert np.isnan(retention.loc["2025-02", 2]) and np.isnan(value.loc["2025-02", 2])
+    assert value.loc["2025-02", 1] == 42.0

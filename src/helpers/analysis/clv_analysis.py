@@ -424,24 +424,24 @@ def what_if_explorer(scenarios: pd.DataFrame, groups: pd.Series | None, margins:
 def cohort_matrices(data: CLVData, max_periods: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Monthly acquisition cohorts: share of the cohort buying in each month since the first purchase, and
     cumulative value per cohort customer."""
-    tx = data.transactions
-    first = tx.groupby("customer")["date"].min().dt.to_period("M")
-    t = tx.assign(cohort=tx["customer"].map(first), month=tx["date"].dt.to_period("M"))
-    t["period"] = (t["month"] - t["cohort"]).apply(lambda d: d.n)
-    t = t[t["period"] < max_periods]
-    size = first.value_counts().sort_index()
-    active = t.groupby(["cohort", "period"])["customer"].nunique().unstack(fill_value=0)
-    retention = active.div(size.reindex(active.index), axis=0)
-    value = t.groupby(["cohort", "period"])["value"].sum().unstack(fill_value=0).cumsum(axis=1)
-    value = value.div(size.reindex(value.index), axis=0)
+    from helpers.canonical import summaries as SQ
+
+    counts = SQ.run_summary(data.transactions, ["customer", "date", "value"], lambda d, source: SQ.cohort_sql(
+        d, source, "customer", "date", "value", max_periods))
+    active = counts.pivot(index="cohort", columns="period", values="active").fillna(0)
+    spent = counts.pivot(index="cohort", columns="period", values="value").fillna(0.0)
+    if active.empty:
+        return active, spent
+    size = active[0]  # everyone buys in their cohort's own month
+    retention = active.div(size, axis=0)
+    value = spent.cumsum(axis=1).div(size, axis=0)
     # Cells a cohort cannot have reached yet stay empty.
-    last = data.observation_end.to_period("M")
-    for c in retention.index:
-        too_late = [p for p in retention.columns if (c + p) > last]
-        retention.loc[c, too_late] = np.nan
-        value.loc[c, too_late] = np.nan
-    retention.index = retention.index.astype(str)
-    value.index = value.index.astype(str)
+    end = pd.Timestamp(data.observation_end)
+    too_late = (retention.index.to_numpy()[:, None] + retention.columns.to_numpy()[None, :]) > end.year * 12 + \
+        end.month - 1
+    retention, value = retention.mask(too_late), value.mask(too_late)
+    labels = [f"{c // 12:04d}-{c % 12 + 1:02d}" for c in retention.index]
+    retention.index = value.index = pd.Index(labels, name="cohort")
     return retention, value
 
 

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.analysis.sentiment import nps_with_se
+from helpers.canonical import summaries as SQ
 from helpers.canonical.transactions import purchases
 
 # ---------------------------------------------------------------------------
@@ -100,17 +101,16 @@ def rfm_table(orders: pd.DataFrame, analysis_date: pd.Timestamp, customer_keys: 
     c                     <NA>          0
     """
     day = pd.Timestamp(analysis_date).normalize()
-    done = purchases(orders)
-    done = done[done["order_date"].dt.normalize() <= day]
-    g = done.groupby("customer_key")
-    out = pd.DataFrame({"first_order": g["order_date"].min(), "last_order": g["order_date"].max(),
-                        "frequency": g.size(), "monetary": g["net"].sum()})
+    out = SQ.run_summary(purchases(orders), ["customer_key", "order_date", "net"], lambda d, source: SQ.rfm_summary_sql(
+        d, source, "customer_key", "order_date", "net", day)).set_index("customer")
+    out.index.name = "customer_key"
     if customer_keys is not None:
         out = out.reindex(pd.Index(customer_keys, name="customer_key"))
     out["frequency"] = out["frequency"].fillna(0).astype("int64")
     out["monetary"] = out["monetary"].fillna(0.0)
-    out["recency_days"] = (day - out["last_order"].dt.normalize()).dt.days.astype("Int64")
-    out.index.name = "customer_key"
+    out["recency_days"] = out["recency_days"].astype("Int64")
+    for col in ["first_order", "last_order"]:
+        out[col] = out[col].astype(orders["order_date"].dtype)
     return out[["recency_days", "frequency", "monetary", "first_order", "last_order"]]
 
 
@@ -284,12 +284,8 @@ class LifecycleThresholds:
 
 def inter_purchase_days(orders: pd.DataFrame, until: pd.Timestamp | None = None) -> pd.Series:
     """Days between a customer's consecutive completed orders (same-day orders count once)."""
-    done = purchases(orders)
-    if until is not None:
-        done = done[done["order_date"] <= until]
-    days = done.assign(day=done["order_date"].dt.normalize())[["customer_key", "day"]].drop_duplicates()
-    days = days.sort_values(["customer_key", "day"], kind="stable")
-    gaps = days.groupby("customer_key")["day"].diff().dt.days.dropna()
+    gaps = SQ.run_summary(purchases(orders), ["customer_key", "order_date"], lambda d, source: SQ.purchase_gaps_sql(
+        d, source, "customer_key", "order_date", until))["gap_days"]
     return gaps.astype("int64").rename("gap_days").reset_index(drop=True)
 
 
@@ -334,13 +330,10 @@ def lifecycle_stages(orders: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Ti
     ``customers`` needs ``customer_key`` and ``signup_date``; ``orders`` the cleaned order columns.
     """
     day = pd.Timestamp(as_of).normalize()
-    done = purchases(orders)
-    done = done[done["order_date"].dt.normalize() <= day]
-    days = done.assign(day=done["order_date"].dt.normalize())
-    days = days[["customer_key", "day"]].drop_duplicates().sort_values(["customer_key", "day"], kind="stable")
-    gap = days.groupby("customer_key")["day"].diff().dt.days
-    g = days.assign(gap=gap).groupby("customer_key")
-    hist = pd.DataFrame({"first": g["day"].min(), "last": g["day"].max(), "n": g.size(), "last_gap": g["gap"].last()})
+    hist = SQ.run_summary(purchases(orders), ["customer_key", "order_date"], lambda d, source: SQ.purchase_history_sql(
+        d, source, "customer_key", "order_date", day)).set_index("customer")
+    hist = pd.DataFrame({"first": pd.to_datetime(hist["first_day"]), "last": pd.to_datetime(hist["last_day"]),
+                         "n": hist["n_days"], "last_gap": hist["last_gap"]}, index=hist.index)
     c = customers.set_index("customer_key")
     hist = hist.reindex(c.index)
     since_last = (day - hist["last"]).dt.days
