@@ -32,9 +32,18 @@ def load_table(path: str | Path, hint: str = "", columns: list[str] | None = Non
 
 
 def load_optional(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A processed table, or None when the data set does not have it (a channel the company lacks)."""
+    """A processed table, or None when the data set does not have it (a channel the company lacks). With
+    ``columns``, only those of them the table has are read (a company's sends may have no click column): the
+    largest tables are read column by column, not whole."""
+    import pyarrow.parquet as pq
+
     path = Path(path)
-    return pd.read_parquet(path, columns=columns) if path.exists() else None
+    if not path.exists():
+        return None
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in present]
+    return pd.read_parquet(path, columns=columns)
 
 
 def write_json(obj: dict, path: str | Path) -> Path:
