@@ -35,3 +35,22 @@ def test_a_table_larger_than_the_limit_is_built_by_spilling():
     expected = pd.DataFrame({"txt": ["0" * 12, "100" * 12, "10" * 12], "n": [10_000] * 3,
                              "top": [9_999_000, 9_999_100, 9_999_010]})
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_one_thread_on_small_input_every_core_past_the_threshold(tmp_path, monkeypatch):
+    from helpers.canonical import engine as E
+
+    monkeypatch.delenv("CIW_THREADS", raising=False)
+    pd.DataFrame({"x": range(50_000)}).to_parquet(tmp_path / "t.parquet")
+    with DuckDBEngine() as eng:
+        cores = eng._all_threads
+        eng.register_parquet("t", tmp_path / "t.parquet")
+        assert eng.threads == 1  # a few hundred kilobytes
+    monkeypatch.setattr(E, "SMALL_INPUT_BYTES", 1024)
+    with DuckDBEngine() as eng:
+        eng.register_parquet("t", tmp_path / "t.parquet")
+        assert eng.threads == cores and eng.frame("SELECT count(*) AS n FROM t")["n"].iloc[0] == 50_000
+    monkeypatch.setenv("CIW_THREADS", "1")
+    with DuckDBEngine() as eng:
+        eng.register_parquet("t", tmp_path / "t.parquet")
+        assert eng.threads == 1  # fixed by the environment, whatever the input
