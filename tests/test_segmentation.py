@@ -205,3 +205,16 @@ def test_silhouette_by_k_is_sklearns_sampled_silhouette():
         for method in ["kmeans", "gmm"]:
             expected = silhouette_score(X, S.fit_labels(X, k, method, 5), sample_size=500, random_state=5)
             assert row[f"silhouette_{method}"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_many_buyers_are_clustered_on_a_sample_and_all_assigned(default_clean, default_360, monkeypatch):
+    """With more repeat buyers than FIT_SAMPLE, k, the model and its stability come from a fixed sample and every
+    buyer is assigned: the planted segments are still recovered (here with a sample of 800 of the ~2,500)."""
+    from helpers.analysis import truth
+
+    monkeypatch.setattr(S, "FIT_SAMPLE", 800)
+    fit = S.fit_personas(default_360["c360"])
+    assert len(fit.labels) == len(fit.features) > 2 * S.FIT_SAMPLE and fit.k == 4
+    recovery = truth.cluster_recovery(default_clean["layout"].truth, default_clean["resolved"],
+                                      pd.Series(fit.labels, index=fit.features.index))
+    assert recovery["ari"] >= 0.85, recovery["crosstab"]
