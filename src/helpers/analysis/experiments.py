@@ -616,6 +616,15 @@ def campaign_tests_exist(campaigns: pd.DataFrame | None) -> bool:
     return campaigns is not None and "experiment" in campaigns and campaigns["experiment"].notna().any()
 
 
+# What step 06 reads of the clean tables that grow with the business (ten million sends at a million customers):
+# the columns the units, outcomes and pre-period covariates are built from. Other tables are read whole.
+LOAD_COLUMNS = {
+    "sends": ["send_id", "campaign_id", "customer_id", "email", "customer_key", "variant", "sent_at", "opened_at",
+              "clicked_at", "converted", "revenue"],
+    "orders": ["order_id", "customer_key", "order_date", "net", "is_cancelled", "is_reversal"],
+}
+
+
 def with_campaigns(tables: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame | None]:
     """The tables with a campaigns table: the data's own, or, when it has none, one derived from the sends, where
     every campaign sent in two or more variants is an A/B test named after the campaign."""
