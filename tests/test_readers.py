@@ -189,3 +189,44 @@ def test_sql_sources_count_rows_and_never_show_credentials(tmp_path, monkeypatch
     message = str(err.value)
     assert "Sup3rSecret" not in message and "T0k3n" not in message and "ana" not in message
     assert message.startswith("postgresql database crm on 127.0.0.1")
+
+
+JSONL_MIX = [
+    b'\xef\xbb\xbf{"id": 1, "ts": "2025-01-02T03:04:05Z", "ctx": {"ip": "10.0.0.1", "geo": {"cc": "DE"}}, "ok": true}',
+    b'{"id": 2, "ts": "2025-01-02T03:04:06Z", "amount": 1.0, "rate": 0.1, "tiny": 1e-7, "huge": 1e16, "n": null}',
+    b'', b'   ', b'{"id": 3, "big": 12345678901234567890, "f": 2.5}',
+    b'{"id": 4, "tags": ["a", "b"], "name": "Zo\xc3\xab \\u00e9 \\n"}',
+    b'{"id": 5, "ts": "2025-01-02", "trunc', b'[1, 2]', b'"just text"', b'{"id": 6, "id": 7}',
+    b'{"id": 8, "x": "text"}', b'{"id": 9, "x": 5}', b'{"id": 10, "cp": "cafe"}',
+    b'{"id": 11, "ctx": {"ip": "10.0.0.2"}, "mixed": 3}\r', b'{"id": 12, "mixed": 3.25, "neg": -0.0}', b'{}',
+    b'{"id": 13, "flag": false, "nested": {"deep": {"deeper": 1.5}}}',
+] + [b'{"id": %d, "ts": "2025-02-%02dT10:00:00Z", "v": %d.5, "ok": %s}' % (100 + i, 1 + i % 28, i,
+                                                                          b"true" if i % 2 else b"false")
+     for i in range(800)] + [b'{"id": 10000, "cp": "caf\xe9"}']  # a Windows-1252 line after the sniffed 64 KB
+
+
+@pytest.mark.parametrize("block_bytes", [64, 700, 1 << 20])
+def test_jsonl_arrow_blocks_stage_exactly_what_line_by_line_reading_stages(tmp_path, monkeypatch, block_bytes):
+    """Blocks Arrow can read exactly are staged by Arrow, the others line by line; the staged table, the unreadable
+    lines and the accounting are those of reading every line in Python, whatever the block boundaries."""
+    path = tmp_path / "mix.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(JSONL_MIX) + b"\n"))
+    monkeypatch.setattr(RD, "LINE_BLOCK_BYTES", block_bytes)
+    calls = []
+    real = RD._arrow_text_columns
+    monkeypatch.setattr(RD, "_arrow_text_columns", lambda payload, known: calls.append(real(payload, known))
+                        or calls[-1])
+    fast = RD.read_jsonl(path, "ev", tmp_path / "fast.parquet")
+    monkeypatch.setattr(RD, "_arrow_text_columns", lambda payload, known: None)
+    slow = RD.read_jsonl(path, "ev", tmp_path / "slow.parquet")
+    if block_bytes < 1 << 20:  # Arrow staged the clean blocks, the blocks with broken lines were read line by line
+        assert any(c is not None for c in calls) and any(c is None for c in calls)
+    pd.testing.assert_frame_equal(pd.read_parquet(fast.staged_path), pd.read_parquet(slow.staged_path))
+    pd.testing.assert_frame_equal(fast.unreadable, slow.unreadable)
+    assert fast.accounting.as_dict() == slow.accounting.as_dict()
+    assert fast.accounting.decoded_with_fallback == slow.accounting.decoded_with_fallback == [len(JSONL_MIX)]
+    staged = pd.read_parquet(fast.staged_path).set_index("_row")
+    assert staged.loc[2, ["amount", "rate", "tiny", "huge"]].tolist() == ["1", "0.1", "1e-07", "1e+16"]
+    assert staged.loc[1, "ts"] == "2025-01-02T03:04:05Z" and staged.loc[1, "ctx.geo.cc"] == "DE"
+    assert staged.loc[5, "big"] == "12345678901234567890" and staged.loc[6, "tags"] == '["a", "b"]'
+    assert set(fast.unreadable["_row"]) == {7, 8, 9}  # truncated, a list, a bare string

@@ -171,14 +171,53 @@ def _byte_lines(path: Path) -> Iterator[bytes]:
             for raw in fh:
                 n += 1
                 yield raw.rstrip(b"\n").rstrip(b"\r")
-    except EOFError:
-        raise SourceError(path.name, expected="a complete compressed file",
-                          got=f"a file that ends early after line {n:,} (truncated?)") from None
-    except (gzip.BadGzipFile, OSError, lzma.LZMAError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, PermissionError):
-            raise SourceError(path.name, expected="a file the workbench may read", got="permission denied") from None
-        raise SourceError(path.name, expected="a readable compressed file",
-                          got=f"{type(exc).__name__} after line {n:,}: {exc}") from None
+    except (EOFError, gzip.BadGzipFile, OSError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise _read_fault(path, exc, n) from None
+
+
+def _read_fault(path: Path, exc: Exception, lines_read: int) -> SourceError:
+    """The SourceError for a file that stops being readable after ``lines_read`` lines."""
+    if isinstance(exc, EOFError):
+        return SourceError(path.name, expected="a complete compressed file",
+                           got=f"a file that ends early after line {lines_read:,} (truncated?)")
+    if isinstance(exc, PermissionError):
+        return SourceError(path.name, expected="a file the workbench may read", got="permission denied")
+    return SourceError(path.name, expected="a readable compressed file",
+                       got=f"{type(exc).__name__} after line {lines_read:,}: {exc}")
+
+
+LINE_BLOCK_BYTES = 8 << 20  # JSON Lines are parsed in blocks of about this many (decompressed) bytes
+
+
+def _line_blocks(path: Path, block_bytes: int = LINE_BLOCK_BYTES) -> Iterator[tuple[int, list[bytes]]]:
+    """``(number of the first line, lines)`` in blocks of whole lines, each line as :func:`_byte_lines` gives it
+    (line ends removed, a UTF-8 byte-order mark taken off line 1)."""
+    n = 0
+    tail = b""
+    try:
+        with open_bytes(path) as fh:
+            while True:
+                chunk = fh.read(block_bytes)
+                if not chunk:
+                    break
+                data = tail + chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    tail = data
+                    continue
+                tail = data[cut + 1:]
+                lines = data[:cut].split(b"\n")
+                if b"\r" in data:
+                    lines = [line.rstrip(b"\r") for line in lines]
+                if n == 0 and lines[0].startswith(codecs.BOM_UTF8):
+                    lines[0] = lines[0][len(codecs.BOM_UTF8):]
+                yield n + 1, lines
+                n += len(lines)
+    except (EOFError, gzip.BadGzipFile, OSError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise _read_fault(path, exc, n) from None
+    if tail:
+        last = tail.rstrip(b"\r")
+        yield n + 1, [last[len(codecs.BOM_UTF8):] if n == 0 and last.startswith(codecs.BOM_UTF8) else last]
 
 
 # ---------------------------------------------------------------------------
@@ -286,20 +325,23 @@ class LineDecoder:
                     line = line.lstrip("\ufeff")
                 yield i, line.rstrip("\r")
             return
-        enc = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
         for i, raw in enumerate(_byte_lines(self.path), start=1):
             if i == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
-            try:
-                yield i, raw.decode(enc)
-            except UnicodeDecodeError as exc:
-                if self.declared == "auto" and enc == "utf-8":
-                    self.fallback_lines.append(i)
-                    yield i, raw.decode(FALLBACK, errors="replace")
-                else:
-                    self.undecodable.append((i, f"line {i} is not valid {enc} (byte 0x{raw[exc.start]:02x} at "
-                                                f"position {exc.start + 1})"))
-                    yield i, None
+            yield i, self.decode(i, raw)
+
+    def decode(self, i: int, raw: bytes) -> str | None:
+        """Line ``i`` (its bytes without the line end) as text; None if it cannot be decoded (see the class)."""
+        enc = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            if self.declared == "auto" and enc == "utf-8":
+                self.fallback_lines.append(i)
+                return raw.decode(FALLBACK, errors="replace")
+            self.undecodable.append((i, f"line {i} is not valid {enc} (byte 0x{raw[exc.start]:02x} at "
+                                        f"position {exc.start + 1})"))
+            return None
 
 
 # ---------------------------------------------------------------------------
@@ -576,11 +618,69 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
     return out
 
 
+def _arrow_text_columns(payload: bytes, known: dict | None = None) -> dict[str, pa.Array] | None:
+    """The JSON Lines in ``payload`` parsed by Arrow and flattened to text columns exactly as :func:`_flatten` would
+    write them, or None when Arrow cannot give that exactly (a malformed or non-object line, a value whose type
+    changes between lines, a list, an integer beyond 2**53 in a column of decimals, a non-finite number, a repeated
+    key): the caller then reads those lines one by one. ``known`` (a dict the caller keeps between blocks) remembers
+    the fields Arrow would read as dates, so later blocks are parsed once instead of twice."""
+    import numpy as np
+    import pyarrow.json as pj
+
+    def parse(schema: pa.Schema | None) -> pa.Table:
+        opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer") if schema else None
+        return pj.read_json(io.BytesIO(payload), read_options=pj.ReadOptions(block_size=max(1 << 20, len(payload))),
+                            parse_options=opts)
+
+    def as_text(t: pa.DataType) -> pa.DataType:  # Arrow reads ISO dates as timestamps; the staged table is text
+        if pa.types.is_struct(t):
+            return pa.struct([pa.field(f.name, as_text(f.type)) for f in t])
+        return pa.string() if pa.types.is_temporal(t) else t
+
+    known = {} if known is None else known
+    try:
+        table = parse(known.get("schema"))
+        text_schema = pa.schema([pa.field(f.name, as_text(f.type)) for f in table.schema])
+        # the fields to read as text in later blocks too (pinning a number field instead would make a later block
+        # whose values in it are text fail and be read line by line: exact, but slow)
+        pinned = [t for t, f in zip(text_schema, table.schema) if t.type != f.type or t.name in known.get("names", ())]
+        known["names"] = {f.name for f in pinned}
+        known["schema"] = pa.schema(pinned) if pinned else None
+        if not text_schema.equals(table.schema):
+            table = parse(text_schema)
+        while any(pa.types.is_struct(f.type) for f in table.schema):
+            table = table.flatten()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out: dict[str, pa.Array] = {}
+    for name, col in zip(table.column_names, table.columns):
+        col = col.combine_chunks()
+        t = col.type
+        if pa.types.is_string(t):
+            out[name] = col
+        elif pa.types.is_null(t):
+            out[name] = pa.nulls(len(col), pa.string())
+        elif pa.types.is_boolean(t) or pa.types.is_int64(t):
+            out[name] = col.cast(pa.string())  # "true"/"false", and integers as Python writes them
+        elif pa.types.is_float64(t):
+            values = col.to_numpy(zero_copy_only=False)
+            finite = values[~np.isnan(values)] if col.null_count else values
+            if not np.isfinite(finite).all() or (np.abs(finite) > 2.0 ** 53).any():
+                return None
+            out[name] = pa.array([None if v is None else (str(int(v)) if v.is_integer() and abs(v) < 1e15 else
+                                                           repr(v)) for v in col.to_pylist()], type=pa.string())
+        else:
+            return None
+    return out
+
+
 def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto", strict: bool = False,
                limit: int | None = None) -> ReadResult:
     """Stage JSON Lines (one object per line, optionally compressed); bad lines are unreadable with their number.
 
-    Nested objects become dotted column names (``context.ip``); lists are kept as JSON text.
+    Nested objects become dotted column names (``context.ip``); lists are kept as JSON text. A UTF-8 file is parsed
+    by Arrow a block of lines at a time; a block Arrow cannot read exactly (a broken line, a list, a value whose
+    type changes) is read line by line in Python, so every line is staged or reported exactly as that reader would.
     """
     decoder = LineDecoder(path, encoding)
     acc = Accounting(encoding=decoder.encoding)
@@ -593,29 +693,32 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
     # one chunk however long the file is; the parts are conformed to the final columns at the end.
     parts: list[Path] = []
 
-    def spill() -> None:
-        cols = [c for c in columns if any(c in rec for rec in records)]
+    def write_part(table: pa.Table) -> None:
         part = staged_path.with_name(f".{staged_path.stem}.part{len(parts)}.parquet")
         part.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({ROW: pa.array(rows, type=pa.int64()),
-                                 **{c: pa.array([rec.get(c) for rec in records], type=pa.string()) for c in cols}}),
-                       str(part))
+        pq.write_table(table, str(part))
         parts.append(part)
 
+    def spill() -> None:
+        cols = [c for c in columns if any(c in rec for rec in records)]
+        write_part(pa.table({ROW: pa.array(rows, type=pa.int64()),
+                             **{c: pa.array([rec.get(c) for rec in records], type=pa.string()) for c in cols}}))
+        rows.clear()
+        records.clear()
+
     undecodable = dict(decoder.undecodable)
-    for line_no, text in decoder.lines():
-        if limit is not None and acc.records >= limit:
-            break
+
+    def one_line(line_no: int, text: str | None) -> None:
         if text is None:
             acc.records += 1
             reason = dict(decoder.undecodable).get(line_no, undecodable.get(line_no, "undecodable bytes"))
             if strict:
                 raise SourceError(label, row=line_no, expected="a readable line", got=reason)
             bad.append({"source": name, "file": label, ROW: line_no, "raw": "", "reason": reason})
-            continue
+            return
         if not text.strip():
             acc.blank_lines += 1
-            continue
+            return
         acc.records += 1
         try:
             obj = json.loads(text)
@@ -626,7 +729,7 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
             if strict:
                 raise SourceError(label, row=line_no, expected="one JSON object per line", got=reason) from None
             bad.append({"source": name, "file": label, ROW: line_no, "raw": text[:500], "reason": reason})
-            continue
+            return
         flat = _flatten(obj)
         for k in flat:
             columns.setdefault(k, None)
@@ -634,7 +737,52 @@ def read_jsonl(path: Path, name: str, staged_path: Path, encoding: str = "auto",
         rows.append(line_no)
         if len(records) >= CHUNK_RECORDS:
             spill()
-            rows, records = [], []
+
+    known_fields: dict = {}  # what Arrow learnt of the fields in earlier blocks
+
+    def block(first_no: int, lines: list[bytes]) -> bool:
+        """Stage a block of lines through Arrow; False (nothing staged) when it must be read line by line."""
+        kept = [i for i, line in enumerate(lines) if line.strip()]
+        payload = b"\n".join(lines[i] for i in kept) if len(kept) < len(lines) else b"\n".join(lines)
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        text = _arrow_text_columns(payload, known_fields) if kept else {}
+        if text is None or (kept and len(next(iter(text.values()), [])) != len(kept)) or (kept and not text):
+            return False
+        if records:
+            spill()  # lines read one by one before this block keep their place in the file's order
+        for k in text:
+            columns.setdefault(k, None)
+        if kept:
+            write_part(pa.table({ROW: pa.array([first_no + i for i in kept], type=pa.int64()),
+                                 **{c: text[c] for c in columns if c in text}}))
+        acc.records += len(kept)
+        acc.blank_lines += len(lines) - len(kept)
+        return True
+
+    def lines_in_order(first_no: int, lines: list[bytes]) -> None:
+        """A block through Arrow; if it cannot be, its halves, down to a few hundred lines read one by one, so a
+        broken line costs Python only the lines around it."""
+        if block(first_no, lines):
+            return
+        if len(lines) > 256:
+            half = len(lines) // 2
+            lines_in_order(first_no, lines[:half])
+            lines_in_order(first_no + half, lines[half:])
+            return
+        for offset, raw in enumerate(lines):
+            one_line(first_no + offset, decoder.decode(first_no + offset, raw))
+
+    if limit is None and not decoder.wide and decoder.encoding in ("utf-8", "utf-8-sig"):
+        for first_no, lines in _line_blocks(path, LINE_BLOCK_BYTES):
+            lines_in_order(first_no, lines)
+    else:
+        for line_no, text in decoder.lines():
+            if limit is not None and acc.records >= limit:
+                break
+            one_line(line_no, text)
     if records:
         spill()
     if not parts:
