@@ -8,7 +8,9 @@ the runner's ``run.json`` gives the wall time and the kernel's CPU seconds.
 Targets (issue #16): the default 5,000 customers within 60 CPU seconds for the seven notebooks; 50,000 within
 1.5 GB and 5 minutes; 1,000,000 within 8 GB. Writes ``benchmarks/results/scale.json`` and ``scale.md``.
 
-Run: ``python benchmarks/bench_scale.py [N ...]`` (default: 5000 50000).
+Run: ``python benchmarks/bench_scale.py [N ...]`` (default: 5000 50000). ``--reuse DIR`` (one size) runs again in
+the scratch folder of an earlier run of that size, whose generated sample the run then reuses: the figures exclude
+the generation, and the rows say so.
 """
 
 from __future__ import annotations
@@ -48,20 +50,29 @@ def run_size(n: int, scratch: Path) -> tuple[dict, list[dict]]:
 
 
 def main() -> int:
-    sizes = [int(a) for a in sys.argv[1:]] or [5_000, 50_000]
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[5_000, 50_000])
+    parser.add_argument("--reuse", type=Path, help="scratch folder of an earlier run of the one size given")
+    args = parser.parse_args()
+    sizes = args.sizes
+    if args.reuse and len(sizes) != 1:
+        parser.error("--reuse needs exactly one size")
     rows = []
     today = time.strftime("%Y-%m-%d")
     for n in sizes:
-        scratch = Path(tempfile.mkdtemp(prefix=f"ciw_scale_{n}_"))
+        scratch = args.reuse or Path(tempfile.mkdtemp(prefix=f"ciw_scale_{n}_"))
         total, runs = run_size(n, scratch)
+        reused = " (sample reused: generation not included)" if args.reuse else ""
         for r in runs:
             rows.append({"customers": n, "measured": today, "notebook": r["notebook"], "wall s": r.get("seconds"),
                          "CPU s": r.get("kernel_cpu_seconds"),
-                         "peak memory MiB": r.get("peak_mib_so_far"), "result": r["status"]})
+                         "peak memory MiB": r.get("peak_mib_so_far"), "result": r["status"] + reused})
         failed = [r["notebook"] for r in runs if r["status"] == "failed"]
         rows.append({"customers": n, "measured": today, "notebook": "whole run (runner + kernels)", "wall s": total["wall"],
                      "CPU s": total["cpu"], "peak memory MiB": total["peak_mib"],
-                     "result": "ok" if total["rc"] == 0 else f"FAILED in {', '.join(failed) or '?'}: "
+                     "result": ("ok" + reused) if total["rc"] == 0 else f"FAILED in {', '.join(failed) or '?'}: "
                      + " / ".join(total["tail"][-2:])[:200]})
         print(f"{n:,}: {total['wall']:.0f} s wall, {total['cpu']:.0f} CPU s, {total['peak_mib']:.0f} MiB, "
               f"rc {total['rc']}", flush=True)
