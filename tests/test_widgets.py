@@ -39,3 +39,33 @@ def test_figure_html_embeds_a_png_with_caption():
     assert 'alt="Traits of &quot;A&quot;"' in out
     assert out.endswith('<figcaption class="chart-caption">One sentence.</figcaption></figure>')
     assert not plt.get_fignums(), "the figure is closed"
+
+
+def test_theme_is_seaborns_whitegrid_notebook_theme_without_importing_seaborn():
+    """The rcParams the workbench writes out are exactly those seaborn's set_theme sets (bar the default colour map,
+    which only exists once seaborn is imported)."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    from helpers.core import plotting as P
+
+    with mpl.rc_context():
+        mpl.rcdefaults()
+        defaults = dict(mpl.rcParams)
+        sns.set_theme(style="whitegrid", context="notebook", palette=P.PALETTE, font_scale=1.05)
+        mpl.rcParams.update(P.WORKBENCH_RC)
+        seaborn = {k: v for k, v in mpl.rcParams.items() if v != defaults[k] and k != "image.cmap"}
+        mpl.rcdefaults()
+        P.set_theme()
+        ours = dict(mpl.rcParams)
+    assert set(seaborn) == {k for k, v in ours.items() if v != defaults[k]}
+    for key, value in seaborn.items():
+        got = ours[key]
+        if key == "axes.prop_cycle":  # seaborn stores the colours as RGB tuples, the workbench as hex codes
+            assert [mpl.colors.to_hex(c) for c in got.by_key()["color"]] == \
+                [mpl.colors.to_hex(c) for c in value.by_key()["color"]]
+        elif isinstance(value, float):
+            assert got == pytest.approx(value), key
+        else:
+            assert str(got) == str(value) or got == value, key
+    assert "seaborn" not in P.__dict__
