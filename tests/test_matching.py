@@ -108,3 +108,21 @@ def test_splink_on_spark_links_the_same_pairs(planted):
 
 def test_fold_makes_spellings_comparable():
     assert M.fold(" Jürgen  Groß ") == "jurgen gross" and M.fold("LEFÈVRE") == "lefevre" and M.fold(None) is None
+
+
+
+def test_splink_on_the_engines_connection_keeps_its_limit_finds_the_same_links_and_leaves_nothing(planted):
+    """Step 02 runs Splink on the workbench engine's DuckDB connection: under that engine's memory limit, with the
+    links a fresh connection finds, and without leaving Splink's tables in the engine."""
+    accounts, _, _, fresh = planted
+    with DuckDBEngine(memory_limit="300MB") as eng:
+        eng.register_frame("clean__customers", accounts.drop(columns=["person", "kind"]).assign(
+            _row=np.arange(1, len(accounts) + 1)))
+        records = M.account_records(eng, ID.node_keys(ID.resolve(ID.build_links(eng)), "crm"))
+        before = set(eng.con.execute("SELECT table_name FROM information_schema.tables").df()["table_name"])
+        shared = M.match_accounts(records, duckdb_connection=eng.con)
+        after = set(eng.con.execute("SELECT table_name FROM information_schema.tables").df()["table_name"])
+        limit = eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert shared.ran and len(shared.links) >= 100
+    pd.testing.assert_frame_equal(shared.links, fresh.links)
+    assert after == before and limit.startswith("286")  # 300 MB in MiB

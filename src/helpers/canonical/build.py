@@ -94,7 +94,8 @@ def build_canonical(layout: DataLayout, engine: Engine, as_of: pd.Timestamp, ide
     matched = None
     if identity_matching == "probabilistic":
         records = matching.account_records(engine, identity.node_keys(resolved, "crm"))
-        matched = matching.match_accounts(records, match_threshold, spark=getattr(engine, "spark", None))
+        matched = matching.match_accounts(records, match_threshold, spark=getattr(engine, "spark", None),
+                                          duckdb_connection=getattr(engine, "con", None))
         if len(matched.links):
             links = pd.concat([links, matched.links], ignore_index=True)
             resolved = identity.resolve(links, nodes)

@@ -179,11 +179,13 @@ def _exact_rules(columns: list[str]):
 
 
 def match_accounts(records: pd.DataFrame, threshold: float = MATCH_THRESHOLD, spark=None,
-                   seed: int = 42) -> Matching:
+                   seed: int = 42, duckdb_connection=None) -> Matching:
     """Train a Splink model on ``records`` (see :func:`account_records`), score candidate pairs and return the pairs
     at or above ``threshold`` that join accounts the exact rules left apart.
 
-    ``spark``: a SparkSession to run Splink on (the workbench's, with ``engine: spark``); DuckDB otherwise.
+    ``spark``: a SparkSession to run Splink on (the workbench's, with ``engine: spark``); DuckDB otherwise, on
+    ``duckdb_connection`` when given (the workbench engine's, so Splink keeps to its memory limit and spill
+    folder instead of taking up to 80% of the machine; its tables are dropped afterwards), else a fresh one.
     """
     if records.empty or len(records) < 2:
         return Matching(False, "This data has no customer profiles (names, postcodes, birth dates) to compare, so "
@@ -199,7 +201,7 @@ def match_accounts(records: pd.DataFrame, threshold: float = MATCH_THRESHOLD, sp
         return Matching(False, "No pair of identifying columns is strong enough to find candidate pairs "
                                f"({', '.join(descriptive)}); only the exact rules link accounts.",
                         accounts=len(records))
-    from splink import Linker, SettingsCreator
+    from splink import SettingsCreator
 
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)  # training chatter would land in the report
@@ -216,7 +218,34 @@ def match_accounts(records: pd.DataFrame, threshold: float = MATCH_THRESHOLD, sp
     else:
         from splink import DuckDBAPI
 
-        api, table = DuckDBAPI(), records
+        api, table = DuckDBAPI(duckdb_connection) if duckdb_connection is not None else DuckDBAPI(), records
+    before = _relations(duckdb_connection) if duckdb_connection is not None else set()
+    try:
+        return _train_and_predict(api, table, records, settings, columns, rules, threshold, seed)
+    finally:
+        if duckdb_connection is not None:
+            _drop_new_relations(duckdb_connection, before)
+
+
+def _relations(con) -> set[tuple[str, str]]:
+    return set(con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
+
+
+def _drop_new_relations(con, before: set[tuple[str, str]]) -> None:
+    """Drop the tables and views Splink left in a shared DuckDB connection (those that were not there before)."""
+    for name, kind in _relations(con) - before:
+        try:
+            con.unregister(name)  # a frame Splink registered
+        except Exception:  # noqa: BLE001 - not a registered frame: a table or view of its own
+            pass
+        con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} IF EXISTS "{name}"')
+
+
+def _train_and_predict(api, table, records: pd.DataFrame, settings, columns: list[str], rules: list,
+                       threshold: float, seed: int) -> Matching:
+    """Train (u by random sampling, m from the exact rules' clusters or by EM), predict and keep the new links."""
+    from splink import Linker
+
     linker = Linker(api.register(table), settings)
     exact = _exact_rules(columns)
     n_pairs = len(records) * (len(records) - 1) / 2
