@@ -212,10 +212,31 @@ def phone_variant(e164: str, country_code: str, kind: int) -> str:
     return f"(0{national[:3]}) {national[3:7]} {national[7:]}"
 
 
+class _Choice:
+    """``rng.choice(len(p), size, p=p)`` with the cumulative distribution worked out once: numpy's own method (one
+    uniform draw per pick, looked up in the normalised cumulative sum), so the draws are the same, without
+    numpy's checks of ``p`` on every call of a loop that runs once per order line."""
+
+    def __init__(self, p) -> None:
+        cdf = np.asarray(p, dtype=float).cumsum()
+        cdf /= cdf[-1]
+        self.cdf = cdf
+
+    def __call__(self, rng: np.random.Generator, size: int | None = None):
+        return self.cdf.searchsorted(rng.random(size), side="right")
+
+
+_CHOICES: dict[tuple, tuple[np.ndarray, _Choice]] = {}
+
+
 def _weighted_choice(rng: np.random.Generator, weights: dict[str, float], size: int) -> np.ndarray:
-    keys = list(weights)
-    w = np.array([weights[k] for k in keys], dtype=float)
-    return np.array(keys, dtype=object)[rng.choice(len(keys), size=size, p=w / w.sum())]
+    key = tuple(weights.items())
+    if key not in _CHOICES:
+        keys = list(weights)
+        w = np.array([weights[k] for k in keys], dtype=float)
+        _CHOICES[key] = (np.array(keys, dtype=object), _Choice(w / w.sum()))
+    keys, choice = _CHOICES[key]
+    return keys[choice(rng, size)]
 
 
 def _to_ts(start: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
@@ -530,7 +551,8 @@ def _make_orders(rng, persons, accounts, purchases, products, horizon, ids: _Cou
     prod_by_cat = {c: products[products["category"] == c].reset_index(drop=True) for c in CATEGORIES}
     ids_by_cat = {c: pool["product_id"].tolist() for c, pool in prod_by_cat.items()}
     price_by_cat = {c: pool["list_price_eur"].to_numpy() for c, pool in prod_by_cat.items()}
-    choice_p: dict[tuple[float, str], np.ndarray] = {}  # product choice probabilities per price tilt and category
+    choice_p: dict[tuple[float, str], _Choice] = {}  # product choice per price tilt and category
+    payment = _Choice([0.32, 0.28, 0.15, 0.12, 0.08, 0.05])
     # Cancelled attempts are extra orders on top of the purchase process.
     n_cancel = int(0.03 * len(purchases))
     cancel = purchases.sample(n=n_cancel, random_state=int(rng.integers(1 << 30))).copy()
@@ -549,7 +571,7 @@ def _make_orders(rng, persons, accounts, purchases, products, horizon, ids: _Cou
         order_rows.append({
             "order_id": oid, "customer_id": cust, "day": day,
             "channel": "app" if rng.random() < spec.app_share else ("marketplace" if rng.random() < 0.1 else "web"),
-            "payment_method": PAYMENT_METHODS[int(rng.choice(6, p=[0.32, 0.28, 0.15, 0.12, 0.08, 0.05]))],
+            "payment_method": PAYMENT_METHODS[int(payment(rng))],
             "currency": "CHF" if ctry == "CH" else "EUR", "status": "cancelled" if cancelled else "completed",
             "shipping_country": ctry, "pidx": pidx,
         })
@@ -559,8 +581,8 @@ def _make_orders(rng, persons, accounts, purchases, products, horizon, ids: _Cou
             key = (spec.price_tilt, cat)
             if key not in choice_p:
                 w = np.exp(spec.price_tilt * np.log(price_by_cat[cat]))
-                choice_p[key] = w / w.sum()
-            pick = int(rng.choice(len(choice_p[key]), p=choice_p[key]))
+                choice_p[key] = _Choice(w / w.sum())
+            pick = int(choice_p[key](rng))
             price = float(price_by_cat[cat][pick]) * (FX_EUR_PER_CHF ** -1 if ctry == "CH" else 1.0)
             discount = 0.0
             if rng.random() < spec.discount_affinity:
@@ -1042,8 +1064,8 @@ def _crm_table(rng, persons, accounts, t_start) -> pd.DataFrame:
 # ----------------------------------------------------------------------------
 
 
-def _fmt_ts(start: pd.Timestamp, days, fmt: str = "%Y-%m-%d %H:%M:%S") -> list[str]:
-    return list(_to_ts(start, days).strftime(fmt))
+def _fmt_ts(start: pd.Timestamp, days, fmt: str = "%Y-%m-%d %H:%M:%S") -> np.ndarray:
+    return _to_ts(start, days).strftime(fmt).to_numpy(dtype=object)
 
 
 EVENT_CHUNK = 200_000  # web events serialised per chunk
