@@ -70,15 +70,19 @@ def test_spark_run_keeps_the_row_balance_and_quarantine(both_engines):
     assert len(quarantine) > 0 and quarantine["reason"].str.len().gt(10).all()
 
 
+def _transactions(seed: int, n: int, customers: int, days: int) -> pd.DataFrame:
+    """``n`` random transactions (customer ``c``, minute-resolution time ``d``, value ``v``) from 2024-01-01 on."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"c": rng.integers(0, customers, n).astype(str),
+                         "d": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, days * 1440, n), unit="min"),
+                         "v": rng.gamma(2.0, 20.0, n).round(2)})
+
+
 def test_btyd_summary_is_identical_on_both_engines():
     from helpers.canonical.engine import make_engine
     from helpers.canonical.summaries import btyd_summary
 
-    rng = np.random.default_rng(3)
-    n = 5_000
-    tx = pd.DataFrame({"c": rng.integers(0, 400, n).astype(str),
-                       "d": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400 * 1440, n), unit="min"),
-                       "v": rng.gamma(2.0, 20.0, n).round(2)})
+    tx = _transactions(seed=3, n=5_000, customers=400, days=400)
     end = pd.Timestamp("2024-12-31 12:00")
     duck = btyd_summary(tx, "c", "d", "v", end, unit="W")
     with make_engine("spark") as eng:
@@ -92,11 +96,7 @@ def test_rfm_history_gaps_and_cohort_summaries_are_identical_on_both_engines():
     from helpers.canonical import summaries as SQ
     from helpers.canonical.engine import make_engine
 
-    rng = np.random.default_rng(4)
-    n = 4_000
-    tx = pd.DataFrame({"c": rng.integers(0, 300, n).astype(str),
-                       "d": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 500 * 1440, n), unit="min"),
-                       "v": rng.gamma(2.0, 20.0, n).round(2)})
+    tx = _transactions(seed=4, n=4_000, customers=300, days=500)
     day = pd.Timestamp("2025-03-31")
     queries = {
         "rfm": lambda d, src: SQ.rfm_summary_sql(d, src, "c", "d", "v", day),
