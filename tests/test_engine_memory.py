@@ -20,7 +20,7 @@ def test_default_limit_environment_override_and_private_spill_folder(monkeypatch
         spill = Path(eng.con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
         assert spill.is_dir() and spill.name.startswith("ciw-duckdb-")
     assert not spill.exists()  # removed on close
-    assert DUCKDB_MEMORY == "1GB" and default.endswith("MiB") and 900 < float(default.split()[0]) < 1000
+    assert DUCKDB_MEMORY == "768MB" and default.endswith("MiB") and 700 < float(default.split()[0]) < 750
     monkeypatch.setenv("CIW_MEMORY_LIMIT", "3GB")
     with DuckDBEngine() as eng:
         assert _limit(eng).startswith("2.7")  # 3 GB in GiB
