@@ -1128,10 +1128,11 @@ class _RawWriter:
         self._db.execute("""CREATE TABLE customers (customer_id TEXT, first_name TEXT, last_name TEXT, email TEXT,
             phone TEXT, postcode TEXT, region TEXT, country TEXT, age_band TEXT, signup_date TEXT,
             acquisition_channel TEXT, marketing_consent INTEGER)""")
-        # Gzipped as event exports usually are; mtime=0 keeps the file byte-identical across runs; level 6 (gzip's
-        # own default) instead of Python's 9: three times faster for a file a few percent larger.
+        # Gzipped as event exports usually are; mtime=0 keeps the file byte-identical across runs; level 1, the
+        # fastest: the sample is written on every fresh run and read once (9.0 MB at 5,000 customers against 7.2 MB
+        # at gzip's default level 6).
         self._events_file = open(raw_dir / "web_events.jsonl.gz", "wb")
-        self._events = gzip.GzipFile(fileobj=self._events_file, mode="wb", mtime=0, compresslevel=6)
+        self._events = gzip.GzipFile(fileobj=self._events_file, mode="wb", mtime=0, compresslevel=1)
         self._parquet = _ParquetAppender()
 
     def __enter__(self) -> _RawWriter:
