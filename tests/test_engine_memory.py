@@ -54,3 +54,17 @@ def test_one_thread_on_small_input_every_core_past_the_threshold(tmp_path, monke
     with DuckDBEngine() as eng:
         eng.register_parquet("t", tmp_path / "t.parquet")
         assert eng.threads == 1  # fixed by the environment, whatever the input
+
+
+def test_working_tables_in_memory_by_default_or_in_a_private_file(monkeypatch):
+    monkeypatch.delenv("CIW_ENGINE_DB", raising=False)
+    with DuckDBEngine() as eng:
+        assert eng.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                               ).fetchone()[0] is None  # in memory
+    monkeypatch.setenv("CIW_ENGINE_DB", "file")
+    with DuckDBEngine() as eng:
+        path = Path(eng.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                                    ).fetchone()[0])
+        eng.create("t", "SELECT range AS i FROM range(1000)")
+        assert path.exists() and path.parent.name.startswith("ciw-duckdb-")
+    assert not path.exists()  # removed with the private folder
