@@ -118,12 +118,15 @@ def clean_entity(engine: Engine, state: CleanState, entity: Entity) -> None:
                                                  reason="expected a customer; rules.missing_customer is quarantine"))
                 base += f" AND NOT {guest}"
     engine.create(f"valid__{name}", base)
+    engine.drop(f"ranked__{name}")
     # 4. conflicting duplicates of the key
     key = [k for k in entity.key if k in columns]
     if key and len(key) == len(entity.key):
         _merge_key_duplicates(engine, state, entity, columns, key)
+        engine.drop(f"keyed__{name}")  # identity makes the keyed tables later, with the customer key
     else:
         engine.create(f"clean__{name}", f"SELECT * FROM {d.q('valid__' + name)}")
+    engine.drop(f"valid__{name}")
     state.entities.append(name)
 
 

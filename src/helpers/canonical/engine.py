@@ -233,6 +233,11 @@ class Engine:
         """Materialise ``sql`` as table ``name`` (replacing it)."""
         raise NotImplementedError
 
+    def drop(self, name: str) -> None:
+        """Free table ``name`` (made by :meth:`create`) once no later step reads it: at a million customers every
+        intermediate copy of the events is gigabytes."""
+        raise NotImplementedError
+
     def frame(self, sql: str) -> pd.DataFrame:
         raise NotImplementedError
 
@@ -320,6 +325,9 @@ class DuckDBEngine(Engine):
 
     def create(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS {sql}")
+
+    def drop(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
 
     def frame(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()
@@ -425,6 +433,10 @@ class SparkEngine(Engine):
         df.write.mode("overwrite").parquet(str(path))
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
         self._views.add(name)
+
+    def drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)  # its checkpointed blocks go when nothing refers to them
+        self._views.discard(name)
 
     def register_parquet(self, name: str, path: str | Path) -> None:
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
