@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 
 import nbformat
@@ -364,3 +365,23 @@ def test_a_broken_split_never_reads_ship_on_06_07_or_the_index(ci_run, tmp_path)
         "no decision" in pages["07"]
     n = len(metrics["all_experiments"])
     assert f'data-kpi="experiments_to_ship">0 of {n}<' in pages["index"]
+
+
+def test_kernels_of_small_data_get_single_threaded_numerics(tmp_path, monkeypatch):
+    """Below the engine's small-input size the runner starts kernels with BLAS/OpenMP on one thread; above it, or
+    where the user set a variable, it leaves the environment alone."""
+    from helpers.core.threads import kernel_thread_env
+    from helpers.run import environment
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    staged = tmp_path / "processed" / "staged" / "raw"
+    staged.mkdir(parents=True)
+    (staged / "t.parquet").write_bytes(b"x" * 5000)
+    assert kernel_thread_env(tmp_path) == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert kernel_thread_env(tmp_path, small_bytes=4000) == {}  # large data: every core
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert "OMP_NUM_THREADS" not in kernel_thread_env(tmp_path)
+    with environment({"OPENBLAS_NUM_THREADS": "1"}):
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ

@@ -23,10 +23,12 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from helpers.core.errors import ParameterError
+from helpers.core.threads import kernel_thread_env
 from helpers.core.paths import NOTEBOOKS_DIR, PARAMS_DIR, REPORTS_DIR, resolve
 
 TEXT_OUTPUTS = {".json", ".csv", ".eml", ".html", ".ipynb", ".md", ".txt", ".log", ".yaml"}
@@ -82,6 +84,21 @@ def kernel_cpu_seconds() -> float:
         return 0.0
     use = resource.getrusage(resource.RUSAGE_CHILDREN)
     return use.ru_utime + use.ru_stime
+
+
+@contextmanager
+def environment(values: dict[str, str]):
+    """Set environment variables for the duration of the block (for the processes started in it), then restore."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def kernel_peak_mib() -> float:
@@ -245,9 +262,10 @@ def run(param_set: str = "default", overrides: list[str] | None = None, only: li
         t0, cpu0 = time.perf_counter(), kernel_cpu_seconds()
         status, reason = "ok", ""
         try:
-            papermill.execute_notebook(str(nb), str(executed), parameters=values, kernel_name="python3",
-                                       cwd=str(notebooks_dir), progress_bar=False, log_output=False,
-                                       report_mode=False, kernel_manager_class=kernel_manager)
+            with environment(kernel_thread_env(data_dir)):  # the kernel inherits it
+                papermill.execute_notebook(str(nb), str(executed), parameters=values, kernel_name="python3",
+                                           cwd=str(notebooks_dir), progress_bar=False, log_output=False,
+                                           report_mode=False, kernel_manager_class=kernel_manager)
         except papermill.PapermillExecutionError as exc:
             scrub_file(executed, secrets)
             if exc.ename != "StepSkipped":

@@ -17,6 +17,7 @@ from helpers.analysis.clv import (BetaGeoFitter, GammaGammaFitter, NBDFitter, dr
                                   dropout_test, rfm_summary)
 from helpers.core.fmt import fmt_money
 from helpers.canonical.transactions import purchases
+from helpers.core.threads import by_size
 
 #: Fader, Hardie & Lee (2005), Table 1 and text: BG/NBD on the CDNOW 1/10 sample, 39-week calibration period.
 CDNOW_PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "log_likelihood": -9582.4}
@@ -827,6 +828,7 @@ def too_few_repeaters(data: CLVData) -> str:
     return ""
 
 
+@by_size(lambda data, *args, **kwargs: len(data.transactions))
 def analyse(data: CLVData, processed_dir: Path, forecast_days: int, horizon_days: int, annual_discount_rate: float,
             profit_margin: float) -> CLVResult:
     """Fit on the calibration period and check against the holdout; test for dropout; refit on everything and

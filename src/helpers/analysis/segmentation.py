@@ -49,6 +49,7 @@ import pandas as pd
 
 from helpers.analysis.sentiment import nps_with_se
 from helpers.canonical import summaries as SQ
+from helpers.core.threads import by_size, threads_for
 from helpers.canonical.transactions import purchases
 
 # ---------------------------------------------------------------------------
@@ -521,7 +522,6 @@ def feature_pipeline(columns: list[str] | None = None):
     return make_pipeline(pre, QuantileClipper(), StandardScaler())
 
 
-THREADED_FIT_ROWS = 200_000  # below this many customers the clustering fits run on one thread
 # Above this many repeat buyers, the number of clusters is chosen, the model fitted and its stability checked on a
 # fixed random sample of this size, and every customer is then assigned by the fitted model: centroids and
 # covariances of a hundred thousand points are those of a million for a few features, and the 36 fits of the
@@ -538,13 +538,11 @@ def fit_model(X: np.ndarray, k: int, method: str = "gmm", seed: int = 0):
     """
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
-    from threadpoolctl import threadpool_limits
-
     if method not in ("kmeans", "gmm"):
         raise ValueError(f"cluster_method must be 'kmeans' or 'gmm', got {method!r}")
     # On tens of thousands of rows and a few features, OpenMP/BLAS threads spend more time synchronising than
     # computing (measured 2.6-16x slower on two cores, same labels); threads pay off only on large data.
-    with threadpool_limits(limits=1 if len(X) < THREADED_FIT_ROWS else None):
+    with threads_for(len(X)):
         if method == "kmeans":
             return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X)
         return GaussianMixture(n_components=k, covariance_type="tied", n_init=3, random_state=seed).fit(X)
@@ -1204,6 +1202,7 @@ class Segmentation:
         return not self.fit.skipped
 
 
+@by_size(lambda c360, *args, **kwargs: len(c360))
 def segment_customers(c360: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timestamp, rfm_method: str = "quantile",
                       cuts: dict[str, list[float]] | None = None, new_days: int = 0, at_risk_days: int = 0,
                       churn_days: int = 0, transition_days: int = 180, min_orders: int = 2,

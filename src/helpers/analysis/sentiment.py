@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.core.threads import by_size
 from helpers.core.safety import mask_pii  # excerpts and topic examples are masked
 
 NEGATIVE_BELOW = -0.05  # VADER's standard thresholds on the compound score
@@ -897,6 +898,7 @@ def nothing_to_analyse(feedback: pd.DataFrame | None) -> str:
     return ""
 
 
+@by_size(lambda feedback, *args, **kwargs: len(feedback))
 def analyse(feedback: pd.DataFrame, products: pd.DataFrame | None, n_topics: int, seed: int,
             scorer: "SentenceScorer | None" = None, labelled: pd.DataFrame | None = None) -> FeedbackAnalysis:
     """Detect each text's language, score it with the method its language supports, find topics, and relate
