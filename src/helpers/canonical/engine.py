@@ -22,6 +22,10 @@ ENGINES = ("duckdb", "spark")
 # threads spend more CPU synchronising than computing (step 02 on the default sample: 12.3 CPU s on one thread,
 # 14.8 on two). Past it, every core works. CIW_THREADS fixes the number instead.
 SMALL_INPUT_BYTES = 64 * 2**20
+# Past this much registered Parquet input, the embedded engine keeps each table it creates as a compressed Parquet
+# file in its private folder (read back through a view) instead of in its in-memory database: past the memory
+# limit DuckDB spills in-memory tables uncompressed, and a million customers' step 02 filled 47 GB of disk so.
+LARGE_INPUT_BYTES = 2**30
 # The embedded engine's default memory limit (CIW_MEMORY_LIMIT overrides); beyond it, it spills. Step 02 at 50,000
 # customers: peak 1,503 MiB at 1GB, 1,331 at 768MB, 1,126 at 512MB, for 84, 87 and 86 CPU s (the same, within noise).
 DUCKDB_MEMORY = "768MB"
@@ -283,6 +287,8 @@ class DuckDBEngine(Engine):
         database = database if database is not None else os.environ.get("CIW_ENGINE_DB") or ":memory:"
         if str(database) == "file":
             database = os.path.join(self._spill, "engine.duckdb")
+        self._in_memory = str(database) == ":memory:"
+        self._files: dict[str, tuple[str, int]] = {}  # tables kept as Parquet files: path and version
         self.con = duckdb.connect(str(database))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET preserve_insertion_order = true")
@@ -309,11 +315,21 @@ class DuckDBEngine(Engine):
         """Add a registered file's (or glob's) size to the input seen; past SMALL_INPUT_BYTES use every core."""
         import glob
 
-        if self._fixed_threads or self._input_bytes >= SMALL_INPUT_BYTES:
-            return
+        small = self._input_bytes < SMALL_INPUT_BYTES
         self._input_bytes += sum(os.path.getsize(f) for f in glob.glob(str(path)) if os.path.isfile(f))
-        if self._input_bytes >= SMALL_INPUT_BYTES:
+        if small and self._input_bytes >= SMALL_INPUT_BYTES and not self._fixed_threads:
             self.con.execute(f"SET threads = {self._all_threads}")
+
+    @property
+    def tables_as_files(self) -> bool:
+        """Whether :meth:`create` writes Parquet files (large input in an in-memory database; see
+        :data:`LARGE_INPUT_BYTES`)."""
+        return self._in_memory and self._input_bytes >= LARGE_INPUT_BYTES
+
+    def _kind(self, name: str) -> str | None:
+        row = self.con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                               [name]).fetchone()
+        return row[0] if row else None
 
     def register_frame(self, name: str, frame: pd.DataFrame, copy: bool = True) -> None:
         if not copy:
@@ -324,10 +340,32 @@ class DuckDBEngine(Engine):
         self.con.unregister(f"_frame_{name}")
 
     def create(self, name: str, sql: str) -> None:
-        self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS {sql}")
+        if not self.tables_as_files:
+            if self._kind(name) == "VIEW":
+                self.drop(name)
+            self.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS {sql}")
+            return
+        # a new file per version: a table rebuilt from itself must not overwrite the file it reads
+        version = self._files.get(name, (None, 0))[1] + 1
+        path = os.path.join(self._spill, f"{name}.v{version}.parquet")
+        self.con.execute(f"COPY ({sql}) TO {lit(path)} (FORMAT PARQUET)")
+        old = self._files.get(name, (None, 0))[0]
+        if self._kind(name) == "BASE TABLE":
+            self.con.execute(f"DROP TABLE {ident(name)}")
+        self.con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({lit(path)})")
+        self._files[name] = (path, version)
+        if old:
+            os.remove(old)
 
     def drop(self, name: str) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+        kind = self._kind(name)
+        if kind == "VIEW":
+            self.con.execute(f"DROP VIEW {ident(name)}")
+            path = self._files.pop(name, (None, 0))[0]
+            if path:
+                os.remove(path)
+        elif kind is not None:
+            self.con.execute(f"DROP TABLE {ident(name)}")
 
     def frame(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()
