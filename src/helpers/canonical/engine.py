@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.core.threads import SMALL_INPUT_BYTES
+
 ENGINES = ("duckdb", "spark")
-# Below this much registered Parquet input the embedded engine runs on one thread: on a few megabytes DuckDB's
-# threads spend more CPU synchronising than computing (step 02 on the default sample: 12.3 CPU s on one thread,
-# 14.8 on two). Past it, every core works. CIW_THREADS fixes the number instead.
-SMALL_INPUT_BYTES = 64 * 2**20
+# Below SMALL_INPUT_BYTES of registered Parquet input the embedded engine runs on one thread: on a few megabytes
+# DuckDB's threads spend more CPU synchronising than computing (step 02 on the default sample: 12.3 CPU s on one
+# thread, 14.8 on two). Past it, every core works. CIW_THREADS fixes the number instead.
+
 # Past this much registered Parquet input, the embedded engine keeps each table it creates as a compressed Parquet
 # file in its private folder (read back through a view) instead of in its in-memory database: past the memory
 # limit DuckDB spills in-memory tables uncompressed, and a million customers' step 02 filled 47 GB of disk so.

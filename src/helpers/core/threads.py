@@ -8,6 +8,7 @@ data they pay off. The embedded engine follows the same rule for its own threads
 from __future__ import annotations
 
 PARALLEL_ROWS = 200_000  # below this many rows (customers, texts) the numerical libraries run on one thread
+SMALL_INPUT_BYTES = 64 * 2**20  # below this much input data, one thread (the engine's rule and the kernels')
 
 
 def threads_for(rows: int):
@@ -46,7 +47,7 @@ NUMERIC_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_
 
 def kernel_thread_env(data_dir, small_bytes: int | None = None) -> dict[str, str]:
     """Environment for a notebook kernel: numerical libraries on one thread while the data's staged tables (or, before
-    step 01 has staged them, its raw files) are smaller than the engine's ``SMALL_INPUT_BYTES``. OpenBLAS workers
+    step 01 has staged them, its raw files) are smaller than :data:`SMALL_INPUT_BYTES`. OpenBLAS workers
     otherwise keep spinning after every call: the seven default notebooks used about 5 CPU seconds more. A variable
     the user has set is left alone.
 
@@ -56,8 +57,6 @@ def kernel_thread_env(data_dir, small_bytes: int | None = None) -> dict[str, str
     """
     import os
     from pathlib import Path
-
-    from helpers.canonical.engine import SMALL_INPUT_BYTES
 
     root = Path(data_dir)
     staged = root / "processed" / "staged"
