@@ -92,3 +92,37 @@ def test_past_the_large_input_size_tables_are_compressed_files_with_the_same_con
             eng.write_parquet("t", tmp_path / f"out{large}.parquet")
     pd.testing.assert_frame_equal(results[False], results[True])
     assert (tmp_path / "outFalse.parquet").read_bytes() == (tmp_path / "outTrue.parquet").read_bytes()
+
+
+def test_the_sql_database_for_analysts_is_written_under_the_engines_limit(tmp_path, monkeypatch):
+    """Copying the clean tables into workbench.duckdb keeps to the engine's memory limit (DuckDB's own default is
+    80% of the machine)."""
+    import duckdb
+
+    from helpers.canonical.engine import engine_memory_limit
+    from helpers.core.tables import write_duckdb
+
+    monkeypatch.setenv("CIW_MEMORY_LIMIT", "300MB")
+    pd.DataFrame({"i": range(1000)}).to_parquet(tmp_path / "t.parquet")
+    real = duckdb.connect
+    seen = []
+
+    class Recorded:  # the connection write_duckdb opens, with the limit it had when the copy finished
+        def __init__(self, con):
+            self.con, self.limit = con, None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            self.con.close()
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: seen.append(Recorded(real(*a, **k))) or seen[-1])
+    write_duckdb({"t": tmp_path / "t.parquet", "f": pd.DataFrame({"x": [1]})}, tmp_path / "w.duckdb", engine_memory_limit())
+    assert len(seen) == 1 and seen[0].limit.startswith("286")  # 300 MB in MiB
+    with real(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 1000

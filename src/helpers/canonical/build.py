@@ -22,7 +22,7 @@ import pandas as pd
 
 from helpers.canonical import cleaning, customer360, identity, matching, transactions
 from helpers.canonical.collection import load_dataset_info
-from helpers.canonical.engine import Engine
+from helpers.canonical.engine import Engine, engine_memory_limit
 from helpers.core.paths import DataLayout
 from helpers.core.tables import load_table, save_table
 from helpers.sources.catalog import load_catalog
@@ -140,5 +140,5 @@ def write_outputs(engine: Engine, layout: DataLayout, built: Built) -> list[Path
     for path in written:
         if path.parent == clean_dir and path.stem != "customers":
             tables[path.stem] = path
-    written.append(write_duckdb(tables, p / "workbench.duckdb"))
+    written.append(write_duckdb(tables, p / "workbench.duckdb", engine_memory_limit()))
     return written

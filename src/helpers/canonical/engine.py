@@ -31,6 +31,11 @@ LARGE_INPUT_BYTES = 2**30
 # The embedded engine's default memory limit (CIW_MEMORY_LIMIT overrides); beyond it, it spills. Step 02 at 50,000
 # customers: peak 1,503 MiB at 1GB, 1,331 at 768MB, 1,126 at 512MB, for 84, 87 and 86 CPU s (the same, within noise).
 DUCKDB_MEMORY = "768MB"
+
+
+def engine_memory_limit() -> str:
+    """The embedded engine's memory limit: ``CIW_MEMORY_LIMIT`` if set, else :data:`DUCKDB_MEMORY`."""
+    return os.environ.get("CIW_MEMORY_LIMIT") or DUCKDB_MEMORY
 SPARK_LOG_CONFIG = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.properties"
 
 
@@ -301,7 +306,7 @@ class DuckDBEngine(Engine):
         # DuckDB keeps an in-memory database's tables in its buffer up to the memory limit (80% of the machine by
         # default), so a 50,000-customer run held 6.7 GB there. Capped, it spills to a private temporary folder:
         # step 02 at 50,000 customers then peaks at 1.3 GB instead of 6.7 GB (see DUCKDB_MEMORY).
-        self.con.execute(f"SET memory_limit = {lit(memory_limit or os.environ.get('CIW_MEMORY_LIMIT') or DUCKDB_MEMORY)}")
+        self.con.execute(f"SET memory_limit = {lit(memory_limit or engine_memory_limit())}")
         self.con.execute(f"SET temp_directory = {lit(self._spill)}")
 
     def register_parquet(self, name: str, path: str | Path) -> None:

@@ -58,11 +58,12 @@ def save_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> list[Pat
     return [save_table(df, Path(folder) / f"{name}.parquet") for name, df in tables.items()]
 
 
-def write_duckdb(tables: dict[str, pd.DataFrame | Path], path: str | Path) -> Path:
+def write_duckdb(tables: dict[str, pd.DataFrame | Path], path: str | Path, memory_limit: str | None = None) -> Path:
     """(Re)create an embedded DuckDB database file holding ``tables``, for analysts to query with SQL.
 
     A table given as a Parquet path is copied by DuckDB straight from the file, so pandas never holds it (the web
-    events of a large shop are millions of rows)."""
+    events of a large shop are millions of rows). ``memory_limit`` caps DuckDB while it copies (its own default is
+    80% of the machine: copying a million customers' tables took the process from 3.7 to 7.0 GB)."""
     import duckdb
 
     path = Path(path)
@@ -70,6 +71,8 @@ def write_duckdb(tables: dict[str, pd.DataFrame | Path], path: str | Path) -> Pa
     for suffix in ("", ".wal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
+        if memory_limit:
+            con.execute("SET memory_limit = ?", [memory_limit])
         for name, df in tables.items():
             if isinstance(df, (str, Path)):
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet(?)', [str(df)])
