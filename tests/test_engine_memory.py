@@ -126,3 +126,10 @@ def test_the_sql_database_for_analysts_is_written_under_the_engines_limit(tmp_pa
     assert len(seen) == 1 and seen[0].limit.startswith("286")  # 300 MB in MiB
     with real(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 1000
+
+
+def test_the_engine_draws_no_progress_widgets():
+    """A query over two seconds would otherwise put a DuckDB progress widget into the report (a black bar in the
+    exported HTML)."""
+    with DuckDBEngine() as eng:
+        assert eng.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False

@@ -297,6 +297,9 @@ class DuckDBEngine(Engine):
         self._in_memory = str(database) == ":memory:"
         self._files: dict[str, tuple[str, int]] = {}  # tables kept as Parquet files: path and version
         self.con = duckdb.connect(str(database))
+        # in a notebook DuckDB draws a progress widget for every query over two seconds: on a million customers
+        # the 02 report showed dozens of them, as black bars, in the exported HTML
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET preserve_insertion_order = true")
         self._all_threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])

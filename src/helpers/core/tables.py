@@ -71,6 +71,7 @@ def write_duckdb(tables: dict[str, pd.DataFrame | Path], path: str | Path, memor
     for suffix in ("", ".wal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")  # no progress widgets in the reports
         if memory_limit:
             con.execute("SET memory_limit = ?", [memory_limit])
         for name, df in tables.items():

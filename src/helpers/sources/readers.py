@@ -1015,6 +1015,7 @@ def read_sql(db_url: str, query: str, name: str, staged_path: Path) -> ReadResul
         check_file(Path(path))
         try:
             with duckdb.connect(path, read_only=True) as con:
+                con.execute("SET enable_progress_bar = false")  # no progress widgets in the reports
                 total = con.execute(count_sql).fetchone()[0]
                 df = con.execute(query).df()
         except Exception as exc:
